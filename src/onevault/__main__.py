@@ -1,0 +1,3 @@
+from onevault.cli.main import app
+
+app()

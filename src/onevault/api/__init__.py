@@ -1,0 +1,1 @@
+"""The HTTP API: app factory, authentication, error shapes and routers."""

@@ -1,0 +1,1 @@
+"""The `onevault` command line."""

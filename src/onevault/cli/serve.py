@@ -1,0 +1,51 @@
+"""`onevault serve`: the whole service in one process."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from onevault.api.app import create_app
+from onevault.auth.tenants import create_tenant, list_tenants
+from onevault.auth.tokens import issue_token
+from onevault.cli.common import cli_errors, console, runtime
+from onevault.cli.tenants import token_config
+from onevault.runtime import Runtime, admin_connection
+
+FIRST_TENANT = "default"
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(envvar="ONEVAULT_HOST", help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(envvar="ONEVAULT_PORT", help="Port to listen on.")] = None,
+) -> None:
+    """Start the API (and its database, when embedded); creates a first tenant on first start."""
+    with cli_errors():
+        rt = runtime(host=host, port=port)
+        _first_start(rt)
+    s = rt.settings
+    console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env})")
+    uvicorn.run(
+        create_app(rt),
+        host=s.host,
+        port=s.port,
+        proxy_headers=True,
+        forwarded_allow_ips=s.forwarded_allow_ips,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def _first_start(rt: Runtime) -> None:
+    """On a database with no tenant, create one and print what a user needs to send events."""
+    with admin_connection(rt) as conn:
+        if list_tenants(conn):
+            return
+        tenant = create_tenant(conn, "Default", FIRST_TENANT)
+    token = issue_token(token_config(rt), tenant.customer_id, rt.settings.token_ttl_days * 86400)
+    console.print("First start: created a tenant.", style="bold green")
+    console.print(f"  customer id: {tenant.customer_id}")
+    console.print(f"  tenant_hk:   {tenant.tenant_hk.hex()}")
+    console.print(f"  token:       {token}", soft_wrap=True)

@@ -1,0 +1,1 @@
+"""The database: embedded server, roles, migrations, named queries and tenant-scoped transactions."""

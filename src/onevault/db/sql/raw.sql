@@ -1,0 +1,29 @@
+-- name: insert_raw_events
+-- One tenant's events (the tenant of this transaction) in one statement; duplicates are skipped and
+-- only the ids actually inserted come back.
+INSERT INTO raw.site_tracking_events (tenant_hk, event_id, client_ip, user_agent, raw_payload, batch_id)
+SELECT util.current_tenant_hk(), e.event_id, e.client_ip, e.user_agent, e.raw_payload::jsonb, %(batch_id)s
+  FROM unnest(%(event_ids)s::text[], %(client_ips)s::inet[], %(user_agents)s::text[], %(payloads)s::text[])
+       AS e(event_id, client_ip, user_agent, raw_payload)
+ON CONFLICT (tenant_hk, event_id) DO NOTHING
+RETURNING event_id;
+
+-- name: insert_ingest_audit
+-- One audit row per tenant per committed batch, and one more naming the duplicates when there were any.
+INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, batch_id, event_count, detail)
+SELECT util.current_tenant_hk(), a.action, %(batch_id)s, a.n, a.detail
+  FROM (VALUES ('INGESTED', %(inserted)s::integer, NULL::jsonb),
+               ('DUPLICATE', cardinality(%(duplicates)s::text[]),
+                jsonb_build_object('event_ids', to_jsonb(%(duplicates)s::text[])))) AS a(action, n, detail)
+ WHERE a.n > 0;
+
+-- name: insert_rejection_audit
+INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, event_count, reason, field, detail)
+VALUES (util.current_tenant_hk(), 'REJECTED', 1, %(reason)s, %(field)s, %(detail)s);
+
+-- name: notify_raw_events
+-- Wakes the pipeline workers (delivered at commit, once per transaction however often it is called).
+SELECT pg_notify('onevault_raw_events', '');
+
+-- name: database_ping
+SELECT 1;

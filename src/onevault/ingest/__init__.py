@@ -1,0 +1,1 @@
+"""Ingestion: the tracking contract, and the durable write of raw events."""

@@ -1,0 +1,132 @@
+"""The tracking contract for one event, as the API checks it before anything is written.
+
+The same rules live in SQL as `raw.validate_event_payload(jsonb)` for callers that use the database
+directly; a test holds both to one corpus. Each broken rule names the field and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
+
+EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+MAX_DEPTH = 32
+RESERVED = ("tenant_hk", "tenant_id", "customer_id", "processing_status")
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    name: str
+    kind: str  # 'string', 'object' or 'timestamp' (string or number)
+    max_len: int | None = None
+    required: bool = False
+
+
+FIELDS = (
+    FieldRule("event_type", "string", 100, required=True),
+    FieldRule("page_url", "string", 2048, required=True),
+    FieldRule("event_data", "object"),
+    FieldRule("event_id", "string", 128),
+    FieldRule("session_id", "string", 256),
+    FieldRule("visitor_id", "string", 256),
+    FieldRule("user_id", "string", 256),
+    FieldRule("referrer", "string", 2048),
+    FieldRule("referrer_url", "string", 2048),
+    FieldRule("timestamp", "timestamp", 64),
+)
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "object": (dict,), "timestamp": (str, int, float)}
+
+
+@dataclass(frozen=True)
+class Event:
+    """An accepted event: its id, whether the client chose it, and the exact JSON text to store."""
+
+    event_id: str
+    client_supplied_id: bool
+    payload_json: str
+
+
+def parse_event(body: bytes, max_bytes: int) -> Event:
+    """Parse and check one event body; raises PayloadTooLarge, MalformedJSON or InvalidEvent."""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"an event may be at most {max_bytes} bytes", field="body", rule="max_bytes")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+    check_event(payload)
+    event_id = find_event_id(payload)
+    # Stored as the text that was sent: jsonb keeps every key and value exactly (numbers included).
+    return Event(event_id or new_event_id(), event_id is not None, body.decode("utf-8"))
+
+
+def check_event(payload: Any) -> None:
+    """Raise InvalidEvent for the first broken rule of the contract."""
+    if not isinstance(payload, dict):
+        raise InvalidEvent("the event must be a JSON object", field="body", rule="type")
+    for rule in FIELDS:
+        _check_field(rule, payload.get(rule.name))
+    for name in RESERVED:
+        if name in payload:
+            raise InvalidEvent(
+                f"{name} is set by the server from the credential, never by the client", field=name, rule="reserved"
+            )
+    nested = payload.get("event_data") or {}
+    if payload.get("event_id") is None and "event_id" in nested:
+        _check_field(FieldRule("event_data.event_id", "string", 128), nested["event_id"])
+    _check_values(payload, depth=1, path="")
+
+
+def find_event_id(payload: dict[str, Any]) -> str | None:
+    """The client's event id: top level first, then inside event_data."""
+    value = payload.get("event_id")
+    if value is None:
+        value = (payload.get("event_data") or {}).get("event_id")
+    return value if isinstance(value, str) else None
+
+
+def new_event_id() -> str:
+    """A server-made event id, in the spec's `evt_*` business-key form."""
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def _check_field(rule: FieldRule, value: Any) -> None:
+    if value is None:
+        if rule.required:
+            raise InvalidEvent(f"{rule.name} is required", field=rule.name, rule="required")
+        return
+    if not isinstance(value, _TYPES[rule.kind]) or isinstance(value, bool):
+        wanted = "a string or a number" if rule.kind == "timestamp" else f"a {rule.kind}"
+        raise InvalidEvent(f"{rule.name} must be {wanted}", field=rule.name, rule="type")
+    if isinstance(value, str):
+        if rule.max_len is not None and len(value) > rule.max_len:
+            raise InvalidEvent(
+                f"{rule.name} must be at most {rule.max_len} characters", field=rule.name, rule="max_length"
+            )
+        if rule.required and not value.strip():
+            raise InvalidEvent(f"{rule.name} must not be empty", field=rule.name, rule="not_empty")
+        if rule.name.endswith("event_id") and not EVENT_ID.match(value):
+            raise InvalidEvent(f"{rule.name} must match {EVENT_ID.pattern}", field=rule.name, rule="format")
+
+
+def _check_values(value: Any, depth: int, path: str) -> None:
+    """Depth cap, and no NUL character anywhere (PostgreSQL text and jsonb cannot hold one)."""
+    if depth > MAX_DEPTH:
+        raise InvalidEvent(f"the event nests deeper than {MAX_DEPTH} levels", field=path or "body", rule="max_depth")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else key
+            if "\x00" in key:
+                raise InvalidEvent("keys must not contain the NUL character", field=child, rule="no_nul")
+            _check_values(item, depth + 1, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_values(item, depth + 1, f"{path}[{index}]")
+    elif isinstance(value, str) and "\x00" in value:
+        raise InvalidEvent("strings must not contain the NUL character", field=path, rule="no_nul")

@@ -1,0 +1,182 @@
+"""Durable raw writes with group commit.
+
+Concurrent requests hand their events to a shared queue; a few flusher tasks take whatever has gathered
+(waiting at most `wait_ms` for company), write it with one multi-row INSERT per tenant inside a single
+transaction, commit, and only then wake the requests. Nothing is acknowledged before its commit, and
+(tenant_hk, event_id) uniqueness makes a retried event a duplicate instead of a second row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from onevault.db.errors import translate
+from onevault.db.queries import query
+from onevault.errors import DatabaseUnavailable, OneVaultError
+from onevault.ingest.contract import Event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RawWrite:
+    """One event to store, with the request facts that go beside it."""
+
+    event: Event
+    client_ip: str | None  # already truncated
+    user_agent: str | None
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    event_id: str
+    duplicate: bool
+
+
+@dataclass
+class _Request:
+    tenant_hk: bytes
+    writes: list[RawWrite]
+    future: asyncio.Future[list[WriteResult]] = field(repr=False)
+
+
+class GroupCommitWriter:
+    """Shares one commit among concurrent ingest requests; see the module docstring."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, *, max_events: int = 1000, wait_ms: float = 1.0, flushers: int = 2
+    ) -> None:
+        self._pool = pool
+        self._max_events = max_events
+        self._wait = wait_ms / 1000.0
+        self._flushers = flushers
+        self._queue: asyncio.Queue[_Request | None] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{i}") for i in range(self._flushers)]
+
+    async def stop(self) -> None:
+        """Write everything already queued, then stop the flushers."""
+        self._closed = True
+        for _ in self._tasks:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._tasks)
+
+    async def write(self, tenant_hk: bytes, writes: list[RawWrite]) -> list[WriteResult]:
+        """Store `writes` for the tenant; returns once they are committed (one result per write, in order)."""
+        if self._closed:
+            raise DatabaseUnavailable("the service is shutting down")
+        future: asyncio.Future[list[WriteResult]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Request(tenant_hk, writes, future))
+        return await future
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = self._gather(first)
+            if self._wait and sum(len(r.writes) for r in batch) < self._max_events:
+                await asyncio.sleep(self._wait)  # let concurrent requests join this commit
+                batch += self._gather(None, sum(len(r.writes) for r in batch))
+            await self._flush(batch)
+
+    def _gather(self, first: _Request | None, count: int = 0) -> list[_Request]:
+        batch = [first] if first else []
+        count += len(first.writes) if first else 0
+        while count < self._max_events and not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is None:  # a stop sentinel: keep it for the next loop turn
+                self._queue.put_nowait(None)
+                break
+            batch.append(item)
+            count += len(item.writes)
+        return batch
+
+    async def _flush(self, batch: list[_Request]) -> None:
+        try:
+            results = await self._commit(batch)
+        except psycopg.DataError:
+            if len(batch) == 1:
+                self._fail(batch, OneVaultError("the event could not be stored"))
+                return
+            # One bad request must not sink its neighbours: commit each on its own.
+            for request in batch:
+                await self._flush([request])
+            return
+        except (TimeoutError, psycopg.Error, OSError) as exc:
+            log.warning("group commit of %d requests failed: %s", len(batch), exc)
+            self._fail(batch, translate(exc) if isinstance(exc, psycopg.Error) else DatabaseUnavailable())
+            return
+        for request, result in zip(batch, results, strict=True):
+            if not request.future.done():
+                request.future.set_result(result)
+
+    @staticmethod
+    def _fail(batch: list[_Request], error: OneVaultError) -> None:
+        for request in batch:
+            if not request.future.done():
+                request.future.set_exception(error)
+
+    async def _commit(self, batch: list[_Request]) -> list[list[WriteResult]]:
+        batch_id = f"gc_{uuid.uuid4().hex}"
+        by_tenant: dict[bytes, list[_Request]] = defaultdict(list)
+        for request in batch:
+            by_tenant[request.tenant_hk].append(request)
+        results: dict[int, list[WriteResult]] = {}
+        async with self._pool.connection() as conn, conn.transaction():
+            for tenant_hk, requests in by_tenant.items():
+                await conn.execute(query("set_tenant"), (tenant_hk,))
+                for request, result in zip(requests, await _insert(conn, requests, batch_id), strict=True):
+                    results[id(request)] = result
+            await conn.execute(query("notify_raw_events"))
+        return [results[id(request)] for request in batch]
+
+
+async def _insert(conn: psycopg.AsyncConnection, requests: list[_Request], batch_id: str) -> list[list[WriteResult]]:
+    """Insert one tenant's events in one statement; the first occurrence of an id in the batch wins."""
+    seen: set[str] = set()
+    rows: list[RawWrite] = []
+    for request in requests:
+        for write in request.writes:
+            if write.event.event_id not in seen:
+                seen.add(write.event.event_id)
+                rows.append(write)
+    cursor = await conn.execute(
+        query("insert_raw_events"),
+        {
+            "event_ids": [w.event.event_id for w in rows],
+            "client_ips": [w.client_ip for w in rows],
+            "user_agents": [w.user_agent for w in rows],
+            "payloads": [w.event.payload_json for w in rows],
+            "batch_id": batch_id,
+        },
+    )
+    inserted = {row[0] for row in await cursor.fetchall()}
+    duplicates = [w.event.event_id for w in rows if w.event.event_id not in inserted]
+    await conn.execute(
+        query("insert_ingest_audit"),
+        {
+            "batch_id": batch_id,
+            "inserted": len(inserted),
+            "duplicates": duplicates,
+        },
+    )
+    out: list[list[WriteResult]] = []
+    for request in requests:
+        answers = []
+        for write in request.writes:
+            first_time = write.event.event_id in inserted
+            inserted.discard(write.event.event_id)  # a second copy in the same batch is a duplicate
+            answers.append(WriteResult(write.event.event_id, duplicate=not first_time))
+        out.append(answers)
+    return out

@@ -1,0 +1,152 @@
+"""Row-level security, proven as the application role against real rows of two tenants."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from onevault.db.queries import query
+from onevault.db.roles import APP_ROLE
+from tests.conftest import Database
+
+TENANT_TABLES_SQL = """
+SELECT c.oid::regclass::text
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'p')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'onevault_meta')
+   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                WHERE a.attrelid = c.oid AND a.attname = 'tenant_hk' AND NOT a.attisdropped)
+ ORDER BY 1
+"""
+
+
+def tenant_tables(conn: psycopg.Connection) -> list[str]:
+    return [r[0] for r in conn.execute(TENANT_TABLES_SQL)]
+
+
+@pytest.fixture
+def two_tenants(database: Database, make_tenant):  # type: ignore[no-untyped-def]
+    """Tenants acme and globex with raw events and audit rows each."""
+    creds = {name: make_tenant(name) for name in ("acme", "globex")}
+    with database.admin() as conn:
+        for name, c in creds.items():
+            with conn.transaction():
+                conn.execute(query("set_tenant"), (c.tenant.tenant_hk,))
+                for i in range(3):
+                    conn.execute(
+                        "SELECT api.track_site_event(%s::jsonb, '198.51.100.9', 'ua', %s)",
+                        ('{"event_type": "page_view", "page_url": "https://e.com/"}', f"{name}_{i}"),
+                    )
+                conn.execute(query("insert_rejection_audit"), {"reason": "test", "field": "x", "detail": None})
+    return creds
+
+
+def test_raw_tables_show_only_the_set_tenant(database: Database, two_tenants) -> None:  # type: ignore[no-untyped-def]
+    acme, globex = two_tenants["acme"].tenant, two_tenants["globex"].tenant
+    with database.app() as conn:
+        tables = tenant_tables(conn)
+        assert {"raw.site_tracking_events", "raw.site_tracking_events_audit", "auth.tenant_h"} <= set(tables)
+        conn.execute(query("set_tenant"), (acme.tenant_hk,))
+        for table in tables:
+            rows = conn.execute(f"SELECT tenant_hk FROM {table}").fetchall()
+            assert rows, f"{table} shows tenant A nothing: the fixture wrote no row there"
+            assert {bytes(r[0]) for r in rows} == {acme.tenant_hk}, table
+            assert globex.tenant_hk not in {bytes(r[0]) for r in rows}
+
+
+def test_no_tenant_setting_sees_no_rows_at_all(database: Database, two_tenants) -> None:  # type: ignore[no-untyped-def]
+    with database.app() as conn:
+        for table in tenant_tables(conn):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+        # An empty setting (what a finished SET LOCAL leaves behind) fails closed too.
+        conn.execute("SELECT set_config('onevault.tenant_hk', '', false)")
+        for table in tenant_tables(conn):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+def test_tenant_setting_ends_with_the_transaction(database: Database, two_tenants) -> None:  # type: ignore[no-untyped-def]
+    with database.app() as conn:
+        with conn.transaction():
+            conn.execute(query("set_tenant"), (two_tenants["acme"].tenant.tenant_hk,))
+            assert conn.execute("SELECT count(*) FROM raw.site_tracking_events").fetchone() == (3,)
+        assert conn.execute("SELECT count(*) FROM raw.site_tracking_events").fetchone() == (0,)
+
+
+def test_writing_into_another_tenant_is_refused(database: Database, two_tenants) -> None:  # type: ignore[no-untyped-def]
+    acme, globex = two_tenants["acme"].tenant, two_tenants["globex"].tenant
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (acme.tenant_hk,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO raw.site_tracking_events (tenant_hk, event_id, raw_payload) VALUES (%s, 'sneaky', '{}')",
+                (globex.tenant_hk,),
+            )
+        conn.rollback()
+        conn.execute(query("set_tenant"), (acme.tenant_hk,))
+        updated = conn.execute(
+            "UPDATE raw.site_tracking_events SET last_error = 'x' WHERE tenant_hk = %s", (globex.tenant_hk,)
+        ).rowcount
+        assert updated == 0
+
+
+def test_every_tenant_table_forces_rls_with_using_and_with_check(database: Database) -> None:
+    with database.admin() as conn:
+        tables = tenant_tables(conn)
+        assert tables
+        for table in tables:
+            forced = conn.execute(
+                "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass", (table,)
+            ).fetchone()
+            assert forced == (True, True), table
+            policies = conn.execute(
+                "SELECT qual, with_check FROM pg_policies WHERE format('%%I.%%I', schemaname, tablename) = %s", (table,)
+            ).fetchall()
+            assert policies, f"{table} has no policy"
+            assert all(q and c and "current_tenant_hk" in q and "current_tenant_hk" in c for q, c in policies), table
+            assert not any("coalesce" in (q or "").lower() for q, _ in policies), "a policy must never default"
+
+
+def test_every_key_of_a_tenant_table_includes_tenant_hk(database: Database) -> None:
+    with database.admin() as conn:
+        for table in tenant_tables(conn):
+            keys = conn.execute(
+                "SELECT conname, (SELECT array_agg(attname) FROM pg_attribute "
+                "WHERE attrelid = conrelid AND attnum = ANY(conkey)) "
+                "FROM pg_constraint WHERE conrelid = %s::regclass AND contype IN ('p', 'u')",
+                (table,),
+            ).fetchall()
+            assert keys, f"{table} has no key"
+            for name, columns in keys:
+                assert "tenant_hk" in columns, f"{table}.{name} omits tenant_hk"
+
+
+def test_application_role_owns_nothing_and_cannot_bypass_rls(database: Database) -> None:
+    with database.admin() as conn:
+        attrs = conn.execute(
+            "SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = %s", (APP_ROLE,)
+        ).fetchone()
+        assert attrs == (False, False, False, False)
+        owned = conn.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner WHERE r.rolname = %s", (APP_ROLE,)
+        ).fetchone()
+        assert owned == (0,)
+    with database.app() as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (APP_ROLE,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("ALTER TABLE raw.site_tracking_events DISABLE ROW LEVEL SECURITY")
+
+
+def test_application_role_cannot_erase_the_audit_trail(database: Database, two_tenants) -> None:  # type: ignore[no-untyped-def]
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (two_tenants["acme"].tenant.tenant_hk,))
+        for statement in (
+            "UPDATE raw.site_tracking_events_audit SET reason = 'x'",
+            "DELETE FROM raw.site_tracking_events_audit",
+            "DELETE FROM raw.site_tracking_events",
+            "TRUNCATE raw.site_tracking_events",
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
+            conn.execute(query("set_tenant"), (two_tenants["acme"].tenant.tenant_hk,))

@@ -1,0 +1,102 @@
+"""The raw layer's SQL interface: api.track_site_event, raw.get_raw_events_for_processing, truncation."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+import pytest
+
+from onevault.db.queries import query
+from tests.conftest import Database
+
+EVENT = '{"event_type": "page_view", "page_url": "https://e.com/"}'
+
+
+def test_track_site_event_without_tenant_is_refused(database: Database) -> None:
+    with database.app() as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT api.track_site_event(%s::jsonb)", (EVENT,))
+
+
+def test_track_site_event_reports_duplicates(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
+        first = conn.execute("SELECT api.track_site_event(%s::jsonb, p_event_id => 'evt_1')", (EVENT,)).fetchone()
+        again = conn.execute("SELECT api.track_site_event(%s::jsonb, p_event_id => 'evt_1')", (EVENT,)).fetchone()
+        assert first is not None and again is not None
+        assert (first[0]["duplicate"], again[0]["duplicate"]) == (False, True)
+        assert conn.execute("SELECT count(*) FROM raw.site_tracking_events").fetchone() == (1,)
+
+
+def test_track_site_event_rejects_a_bad_payload_naming_the_field(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
+        with pytest.raises(psycopg.errors.InvalidParameterValue) as info:
+            conn.execute('SELECT api.track_site_event(\'{"page_url": "x"}\'::jsonb)')
+        assert info.value.diag.column_name == "event_type"
+        assert info.value.diag.message_detail == "required"
+
+
+@pytest.mark.parametrize(
+    ("ip", "stored"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:abcd:1234:5678::1", "2001:db8:abcd::/48"),
+        (None, None),
+    ],
+)
+def test_client_ip_is_truncated_in_the_database(
+    database: Database, make_tenant, ip: str | None, stored: str | None
+) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
+        conn.execute("SELECT api.track_site_event(%s::jsonb, %s::inet)", (EVENT, ip))
+        assert conn.execute("SELECT client_ip::text FROM raw.site_tracking_events").fetchone() == (stored,)
+
+
+def test_a_full_address_cannot_be_stored(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
+        with pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(
+                "INSERT INTO raw.site_tracking_events (tenant_hk, event_id, client_ip, raw_payload) "
+                "VALUES (util.current_tenant_hk(), 'e1', '203.0.113.77', '{}')"
+            )
+
+
+def test_concurrent_claims_never_take_the_same_row(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.app() as conn:
+        conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
+        for i in range(200):
+            conn.execute("SELECT api.track_site_event(%s::jsonb, p_event_id => %s)", (EVENT, f"e{i}"))
+        conn.commit()
+    claimed: list[list[str]] = []
+    barrier = threading.Barrier(4)
+
+    def claim() -> None:
+        with database.app() as conn:
+            conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
+            barrier.wait()
+            got: list[str] = []
+            while rows := conn.execute("SELECT event_id FROM raw.get_raw_events_for_processing(7)").fetchall():
+                got += [r[0] for r in rows]
+            conn.commit()
+            claimed.append(got)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [e for part in claimed for e in part]
+    assert len(everything) == 200
+    assert len(set(everything)) == 200
+    with database.admin() as conn:
+        assert conn.execute(
+            "SELECT processing_status, min(attempts), max(attempts), count(*) FROM raw.site_tracking_events GROUP BY 1"
+        ).fetchall() == [("PROCESSING", 1, 1, 200)]

@@ -1,0 +1,116 @@
+"""The tracking contract: the API's checks and raw.validate_event_payload agree on one corpus."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
+from onevault.ingest.contract import check_event, parse_event
+from onevault.ingest.privacy import truncate_ip
+from tests.conftest import Database
+
+OK = {"event_type": "page_view", "page_url": "https://e.com/"}
+CORPUS: list[object] = [
+    OK,
+    {**OK, "event_data": {"title": "T", "event_id": "n1"}},
+    {
+        **OK,
+        "event_id": "evt_1",
+        "session_id": "s",
+        "visitor_id": "v",
+        "user_id": "u",
+        "referrer": "r",
+        "referrer_url": "r",
+        "timestamp": "2026-01-01T00:00:00Z",
+    },
+    {**OK, "timestamp": 1764230400000},
+    {**OK, "event_id": None, "event_data": None},
+    {**OK, "location_id": "store_1", "anything": {"goes": [1, 2]}},
+    {"page_url": "https://e.com/"},
+    {"event_type": "x"},
+    {"event_type": "", "page_url": "https://e.com/"},
+    {"event_type": "   ", "page_url": "https://e.com/"},
+    {"event_type": None, "page_url": "https://e.com/"},
+    {"event_type": 1, "page_url": "https://e.com/"},
+    {"event_type": True, "page_url": "https://e.com/"},
+    {**OK, "page_url": ["a"]},
+    {**OK, "page_url": "x" * 2049},
+    {**OK, "event_type": "y" * 101},
+    {**OK, "event_data": "text"},
+    {**OK, "event_data": [1]},
+    {**OK, "event_id": 12},
+    {**OK, "event_id": "-leading-dash"},
+    {**OK, "event_id": "a" * 129},
+    {**OK, "event_data": {"event_id": "bad id"}},
+    {**OK, "event_data": {"event_id": 5}},
+    {**OK, "event_id": "top", "event_data": {"event_id": "bad id"}},
+    {**OK, "session_id": 5},
+    {**OK, "session_id": "s" * 257},
+    {**OK, "timestamp": True},
+    {**OK, "timestamp": {"at": 1}},
+    {**OK, "tenant_id": "other"},
+    {**OK, "customer_id": "other"},
+    {**OK, "processing_status": "PROCESSED"},
+    [OK],
+    "just a string",
+]
+
+
+def python_verdict(payload: object) -> tuple[str, str] | None:
+    try:
+        check_event(payload)
+    except InvalidEvent as exc:
+        return (exc.field or "", exc.rule or "")
+    return None
+
+
+@pytest.mark.parametrize("payload", CORPUS, ids=[str(i) for i in range(len(CORPUS))])
+def test_api_and_database_agree(database: Database, payload: object) -> None:
+    with database.admin() as conn:
+        sql = {
+            (f, r)
+            for f, r, _ in conn.execute("SELECT * FROM raw.validate_event_payload(%s::jsonb)", (json.dumps(payload),))
+        }
+    verdict = python_verdict(payload)
+    if verdict is None:
+        assert sql == set()
+    else:
+        assert verdict in sql
+
+
+def test_event_over_the_limit_is_too_large() -> None:
+    with pytest.raises(PayloadTooLarge):
+        parse_event(json.dumps({**OK, "event_data": {"x": "y" * 40000}}).encode(), 32768)
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"\xff\xfe", b'{"a": "\\ud800"}', b"{'single': 1}"])
+def test_unparseable_bodies_are_malformed(body: bytes) -> None:
+    with pytest.raises(MalformedJSON):
+        parse_event(body, 32768)
+
+
+def test_nesting_deeper_than_the_cap_is_refused() -> None:
+    deep: dict[str, object] = {}
+    cursor = deep
+    for _ in range(40):
+        cursor["d"] = {}
+        cursor = cursor["d"]  # type: ignore[assignment]
+    with pytest.raises(InvalidEvent) as info:
+        check_event({**OK, "event_data": deep})
+    assert info.value.rule == "max_depth"
+
+
+@pytest.mark.parametrize(
+    ("address", "stored"),
+    [
+        ("203.0.113.77", "203.0.113.0/24"),
+        ("::ffff:203.0.113.77", "203.0.113.0/24"),
+        ("2001:db8:abcd:1234::1", "2001:db8:abcd::/48"),
+        ("not an ip", None),
+        (None, None),
+    ],
+)
+def test_truncate_ip(address: str | None, stored: str | None) -> None:
+    assert truncate_ip(address) == stored
