@@ -55,8 +55,8 @@ def test_each_token_ingests_into_its_own_tenant_only(client: httpx.Client, make_
     for i in range(3):
         assert client.post(URL, json=event(event_id=f"a{i}"), headers=acme.headers).status_code == 202
     assert client.post(URL, json=event(event_id="b0"), headers=globex.headers).status_code == 202
-    assert sorted(r[1] for r in raw_rows(database, "acme")) == ["a0", "a1", "a2"]
-    assert [r[1] for r in raw_rows(database, "globex")] == ["b0"]
+    assert sorted(r[1] for r in raw_rows(database, "acme")) == ["evt_a0", "evt_a1", "evt_a2"]
+    assert [r[1] for r in raw_rows(database, "globex")] == ["evt_b0"]
 
 
 def test_token_of_one_tenant_with_another_customer_id_is_403(
@@ -218,7 +218,7 @@ def test_event_id_inside_event_data_is_the_idempotency_key(
     acme = make_tenant("acme")
     body = event(event_data={"event_id": "nested_1", "title": "T"})
     answers = [client.post(URL, json=body, headers=acme.headers).json() for _ in range(2)]
-    assert [a["event_id"] for a in answers] == ["nested_1", "nested_1"]
+    assert [a["event_id"] for a in answers] == ["evt_nested_1", "evt_nested_1"]
     assert [a["duplicate"] for a in answers] == [False, True]
     assert len(raw_rows(database)) == 1
 
@@ -278,4 +278,17 @@ def test_client_ip_is_stored_truncated(client: httpx.Client, make_tenant, databa
     client.post(URL, json=event(), headers={**acme.headers, "X-Forwarded-For": "203.0.113.77"})
     [(_, _, _, ip, _)] = raw_rows(database)
     assert ip in {"127.0.0.0/24", "203.0.113.0/24"}  # forwarded only when the proxy is trusted
-    assert not ip.endswith(".77/32")
+
+
+def test_cookieless_visitor_key_only_without_a_visitor_id(
+    client: httpx.Client, make_tenant, database: Database
+) -> None:
+    acme = make_tenant("acme")
+    client.post(URL, json=event(event_id="anon"), headers=acme.headers)
+    client.post(URL, json=event(event_id="anon2"), headers=acme.headers)
+    client.post(URL, json=event(event_id="known", visitor_id="visitor_42"), headers=acme.headers)
+    with database.admin() as conn:
+        keys = dict(conn.execute("SELECT event_id, visitor_key FROM raw.site_tracking_events").fetchall())
+    assert keys["evt_known"] is None
+    assert keys["evt_anon"] is not None and keys["evt_anon"].startswith("visitor_")
+    assert keys["evt_anon"] == keys["evt_anon2"]  # same address, agent, tenant and day: same visitor

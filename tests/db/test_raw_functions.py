@@ -83,7 +83,8 @@ def test_concurrent_claims_never_take_the_same_row(database: Database, make_tena
             conn.execute(query("set_tenant"), (acme.tenant.tenant_hk,))
             barrier.wait()
             got: list[str] = []
-            while rows := conn.execute("SELECT event_id FROM raw.get_raw_events_for_processing(7)").fetchall():
+            claim = "SELECT event_id FROM raw.get_raw_events_for_processing(7)"
+            while rows := conn.execute(claim).fetchall():
                 got += [r[0] for r in rows]
             conn.commit()
             claimed.append(got)

@@ -8,7 +8,7 @@ import pytest
 
 from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
 from onevault.ingest.contract import check_event, parse_event
-from onevault.ingest.privacy import truncate_ip
+from onevault.ingest.privacy import client_address
 from tests.conftest import Database
 
 OK = {"event_type": "page_view", "page_url": "https://e.com/"}
@@ -103,14 +103,23 @@ def test_nesting_deeper_than_the_cap_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("address", "stored"),
+    ("address", "parsed"),
     [
-        ("203.0.113.77", "203.0.113.0/24"),
-        ("::ffff:203.0.113.77", "203.0.113.0/24"),
-        ("2001:db8:abcd:1234::1", "2001:db8:abcd::/48"),
+        ("203.0.113.77", "203.0.113.77"),
+        ("::ffff:203.0.113.77", "203.0.113.77"),
+        ("2001:DB8:abcd:1234::1", "2001:db8:abcd:1234::1"),
         ("not an ip", None),
+        ("", None),
         (None, None),
     ],
 )
-def test_truncate_ip(address: str | None, stored: str | None) -> None:
-    assert truncate_ip(address) == stored
+def test_client_address(address: str | None, parsed: str | None) -> None:
+    assert client_address(address) == parsed
+
+
+@pytest.mark.parametrize(("sent", "stored"), [("abc", "evt_abc"), ("evt_abc", "evt_abc"), ("EVT_x", "evt_EVT_x")])
+def test_event_ids_are_canonical(database: Database, sent: str, stored: str) -> None:
+    body = json.dumps({**OK, "event_id": sent}).encode()
+    assert parse_event(body, 32768).event_id == stored
+    with database.admin() as conn:
+        assert conn.execute("SELECT raw.canonical_event_id(%s)", (sent,)).fetchone() == (stored,)

@@ -34,16 +34,56 @@ BEGIN
         RAISE EXCEPTION '%', v_problem.message
             USING ERRCODE = '22023', COLUMN = v_problem.field, DETAIL = v_problem.rule;
     END IF;
-    v_id := coalesce(p_event_id, p_payload ->> 'event_id', p_payload #>> '{event_data,event_id}',
-                     'evt_' || replace(gen_random_uuid()::text, '-', ''));
-    INSERT INTO raw.site_tracking_events (tenant_hk, event_id, client_ip, user_agent, raw_payload, batch_id)
-    VALUES (v_tenant, v_id, raw.truncate_ip(p_client_ip), left(p_user_agent, 1024), p_payload, p_batch_id)
+    v_id := raw.canonical_event_id(coalesce(p_event_id, p_payload ->> 'event_id',
+                                            p_payload #>> '{event_data,event_id}',
+                                            replace(gen_random_uuid()::text, '-', '')));
+    INSERT INTO raw.site_tracking_events
+           (tenant_hk, event_id, client_ip, visitor_key, user_agent, raw_payload, batch_id)
+    VALUES (v_tenant, v_id, raw.truncate_ip(p_client_ip),
+            CASE WHEN coalesce(p_payload -> 'visitor_id', p_payload #> '{event_data,visitor_id}', 'null') = 'null'
+                 THEN raw.cookieless_visitor_key(auth.visitor_salt_for_today(), v_tenant, p_client_ip, p_user_agent)
+            END,
+            left(p_user_agent, 1024), p_payload, p_batch_id)
     ON CONFLICT (tenant_hk, event_id) DO NOTHING;
     v_new := FOUND;
     RETURN jsonb_build_object('success', true, 'event_id', v_id, 'duplicate', NOT v_new,
                               'processing_status', 'queued');
 END
 $$;
+
+CREATE FUNCTION auth.rotate_visitor_salts() RETURNS integer
+    LANGUAGE sql
+    AS $$
+    WITH gone AS (DELETE FROM auth.visitor_salt
+                   WHERE salt_day < (now() AT TIME ZONE 'UTC')::date - 1 RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
+
+CREATE FUNCTION auth.visitor_salt_for_today() RETURNS bytea
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_day  date := (now() AT TIME ZONE 'UTC')::date;
+    v_salt bytea;
+BEGIN
+    SELECT salt INTO v_salt FROM auth.visitor_salt WHERE salt_day = v_day;
+    IF v_salt IS NULL THEN
+        INSERT INTO auth.visitor_salt (salt_day, salt)
+        VALUES (v_day, sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')))
+        ON CONFLICT (salt_day) DO NOTHING;
+        SELECT salt INTO v_salt FROM auth.visitor_salt WHERE salt_day = v_day;
+    END IF;
+    RETURN v_salt;
+END
+$$;
+
+CREATE FUNCTION raw.canonical_event_id(p_event_id text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN (p_event_id ~~ 'evt\_%'::text) THEN p_event_id ELSE ('evt_'::text || p_event_id) END;
+
+CREATE FUNCTION raw.cookieless_visitor_key(p_salt bytea, p_tenant_hk bytea, p_ip inet, p_user_agent text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN ('visitor_'::text || "left"(encode(sha256(((p_salt || p_tenant_hk) || convert_to(((COALESCE(host(p_ip), ''::text) || '|'::text) || COALESCE(p_user_agent, ''::text)), 'UTF8'::name))), 'hex'::text), 32));
 
 SET default_tablespace = '';
 
@@ -55,6 +95,7 @@ CREATE TABLE raw.site_tracking_events (
     event_id text NOT NULL,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
     client_ip inet,
+    visitor_key text,
     user_agent text,
     raw_payload jsonb NOT NULL,
     batch_id text,
@@ -66,7 +107,7 @@ CREATE TABLE raw.site_tracking_events (
     record_source text DEFAULT 'tracking_api'::text NOT NULL,
     CONSTRAINT site_tracking_events_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT site_tracking_events_batch_id_check CHECK ((length(batch_id) <= 100)),
-    CONSTRAINT site_tracking_events_event_id_format CHECK ((event_id ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'::text)),
+    CONSTRAINT site_tracking_events_event_id_format CHECK ((event_id ~ '^evt_[A-Za-z0-9_.:-]{1,128}$'::text)),
     CONSTRAINT site_tracking_events_ip_truncated CHECK (((client_ip IS NULL) OR ((client_ip = (network(client_ip))::inet) AND (masklen(client_ip) =
 CASE family(client_ip)
     WHEN 4 THEN 24
@@ -75,7 +116,8 @@ END)))),
     CONSTRAINT site_tracking_events_processing_status_check CHECK ((processing_status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'PROCESSED'::text, 'ERROR'::text]))),
     CONSTRAINT site_tracking_events_raw_payload_check CHECK ((jsonb_typeof(raw_payload) = 'object'::text)),
     CONSTRAINT site_tracking_events_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32)),
-    CONSTRAINT site_tracking_events_user_agent_check CHECK ((length(user_agent) <= 1024))
+    CONSTRAINT site_tracking_events_user_agent_check CHECK ((length(user_agent) <= 1024)),
+    CONSTRAINT site_tracking_events_visitor_key_check CHECK ((visitor_key ~ '^visitor_[0-9a-f]{32}$'::text))
 );
 
 ALTER TABLE ONLY raw.site_tracking_events FORCE ROW LEVEL SECURITY;
@@ -212,6 +254,13 @@ CREATE TABLE auth.tenant_s (
 
 ALTER TABLE ONLY auth.tenant_s FORCE ROW LEVEL SECURITY;
 
+CREATE TABLE auth.visitor_salt (
+    salt_day date NOT NULL,
+    salt bytea NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT visitor_salt_salt_check CHECK ((octet_length(salt) = 32))
+);
+
 CREATE TABLE raw.site_tracking_events_audit (
     tenant_hk bytea NOT NULL,
     audit_id bigint NOT NULL,
@@ -251,6 +300,9 @@ ALTER TABLE ONLY auth.tenant_h
 
 ALTER TABLE ONLY auth.tenant_s
     ADD CONSTRAINT tenant_s_pk PRIMARY KEY (tenant_hk, load_dts);
+
+ALTER TABLE ONLY auth.visitor_salt
+    ADD CONSTRAINT visitor_salt_pk PRIMARY KEY (salt_day);
 
 ALTER TABLE ONLY raw.site_tracking_events_audit
     ADD CONSTRAINT site_tracking_events_audit_pk PRIMARY KEY (tenant_hk, audit_id);
@@ -294,5 +346,7 @@ REVOKE ALL ON PROCEDURE util.enable_tenant_rls(IN p_table regclass) FROM PUBLIC;
 GRANT SELECT ON TABLE auth.tenant_h TO onevault_app;
 
 GRANT SELECT ON TABLE auth.tenant_s TO onevault_app;
+
+GRANT SELECT,INSERT,DELETE ON TABLE auth.visitor_salt TO onevault_app;
 
 GRANT SELECT,INSERT ON TABLE raw.site_tracking_events_audit TO onevault_app;

@@ -63,7 +63,9 @@ def parse_event(body: bytes, max_bytes: int) -> Event:
     check_event(payload)
     event_id = find_event_id(payload)
     # Stored as the text that was sent: jsonb keeps every key and value exactly (numbers included).
-    return Event(event_id or new_event_id(), event_id is not None, body.decode("utf-8"))
+    return Event(
+        canonical_event_id(event_id) if event_id else new_event_id(), event_id is not None, body.decode("utf-8")
+    )
 
 
 def check_event(payload: Any) -> None:
@@ -89,6 +91,12 @@ def find_event_id(payload: dict[str, Any]) -> str | None:
     if value is None:
         value = (payload.get("event_data") or {}).get("event_id")
     return value if isinstance(value, str) else None
+
+
+def canonical_event_id(event_id: str) -> str:
+    """The id as stored and answered: the client's id with an `evt_` prefix when it has none (so it is a
+    valid event business key); `raw.canonical_event_id` in SQL is the same rule."""
+    return event_id if event_id.startswith("evt_") else f"evt_{event_id}"
 
 
 def new_event_id() -> str:

@@ -30,7 +30,7 @@ class RawWrite:
     """One event to store, with the request facts that go beside it."""
 
     event: Event
-    client_ip: str | None  # already truncated
+    client_ip: str | None  # the full address: truncated by the database before it is stored
     user_agent: str | None
 
 

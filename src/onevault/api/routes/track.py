@@ -16,7 +16,7 @@ from onevault.db.queries import query
 from onevault.db.tenancy import async_tenant_transaction
 from onevault.errors import OneVaultError, PayloadTooLarge
 from onevault.ingest.contract import Event, parse_event
-from onevault.ingest.privacy import truncate_ip
+from onevault.ingest.privacy import client_address
 from onevault.ingest.writer import RawWrite
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
@@ -41,7 +41,7 @@ async def track_async(request: Request, caller: AuthenticatedCaller) -> Response
     event = await _accept_event(request, state, caller)
     write = RawWrite(
         event,
-        truncate_ip(request.client.host if request.client else None),
+        client_address(request.client.host if request.client else None),
         request.headers.get("user-agent", "")[:1024] or None,
     )
     [result] = await state.writer.write(caller.tenant_hk, [write])

@@ -12,6 +12,9 @@ CREATE TABLE raw.site_tracking_events (
     received_at        timestamptz NOT NULL DEFAULT now(),
     -- Truncated before it is stored (/24 IPv4, /48 IPv6); the CHECK makes a full address impossible.
     client_ip          inet,
+    -- Cookieless visitor key, made at ingestion from a daily salt, the tenant, the full address and the
+    -- user agent; only when the event names no visitor_id. The full address is not kept.
+    visitor_key        text        CHECK (visitor_key ~ '^visitor_[0-9a-f]{32}$'),
     user_agent         text        CHECK (length(user_agent) <= 1024),
     raw_payload        jsonb       NOT NULL CHECK (jsonb_typeof(raw_payload) = 'object'),
     batch_id           text        CHECK (length(batch_id) <= 100),
@@ -24,7 +27,8 @@ CREATE TABLE raw.site_tracking_events (
     record_source      text        NOT NULL DEFAULT 'tracking_api',
     CONSTRAINT site_tracking_events_pk PRIMARY KEY (tenant_hk, raw_event_id),
     CONSTRAINT site_tracking_events_event_id_uq UNIQUE (tenant_hk, event_id),
-    CONSTRAINT site_tracking_events_event_id_format CHECK (event_id ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$'),
+    -- Canonical form: the client's id with an evt_ prefix added when it has none.
+    CONSTRAINT site_tracking_events_event_id_format CHECK (event_id ~ '^evt_[A-Za-z0-9_.:-]{1,128}$'),
     CONSTRAINT site_tracking_events_ip_truncated CHECK (
         client_ip IS NULL
         OR (client_ip = network(client_ip)::inet
@@ -48,6 +52,61 @@ CREATE TABLE raw.site_tracking_events_audit (
     detail       jsonb,
     CONSTRAINT site_tracking_events_audit_pk PRIMARY KEY (tenant_hk, audit_id)
 );
+
+-- One secret salt per UTC day for cookieless visitor keys. Keys made with a deleted salt can never be
+-- recomputed, so a visitor cannot be followed across days (Plausible's scheme).
+CREATE TABLE auth.visitor_salt (
+    salt_day    date        NOT NULL,
+    salt        bytea       NOT NULL CHECK (octet_length(salt) = 32),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT visitor_salt_pk PRIMARY KEY (salt_day)
+);
+GRANT SELECT, INSERT, DELETE ON auth.visitor_salt TO onevault_app;
+
+-- Today's salt (UTC), made on first use: 32 bytes from two random UUIDs (gen_random_uuid is core and
+-- uses the server's strong random source).
+CREATE FUNCTION auth.visitor_salt_for_today()
+RETURNS bytea
+LANGUAGE plpgsql
+AS $$
+DECLARE
+    v_day  date := (now() AT TIME ZONE 'UTC')::date;
+    v_salt bytea;
+BEGIN
+    SELECT salt INTO v_salt FROM auth.visitor_salt WHERE salt_day = v_day;
+    IF v_salt IS NULL THEN
+        INSERT INTO auth.visitor_salt (salt_day, salt)
+        VALUES (v_day, sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')))
+        ON CONFLICT (salt_day) DO NOTHING;
+        SELECT salt INTO v_salt FROM auth.visitor_salt WHERE salt_day = v_day;
+    END IF;
+    RETURN v_salt;
+END
+$$;
+
+-- Delete salts older than yesterday (UTC); returns how many went.
+CREATE FUNCTION auth.rotate_visitor_salts()
+RETURNS integer
+LANGUAGE sql
+AS $$
+    WITH gone AS (DELETE FROM auth.visitor_salt
+                   WHERE salt_day < (now() AT TIME ZONE 'UTC')::date - 1 RETURNING 1)
+    SELECT count(*)::integer FROM gone
+$$;
+
+-- visitor_<32 hex>: H(salt || tenant || full address || user agent), cut to 128 bits.
+CREATE FUNCTION raw.cookieless_visitor_key(p_salt bytea, p_tenant_hk bytea, p_ip inet, p_user_agent text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+RETURN 'visitor_' || left(encode(sha256(p_salt || p_tenant_hk
+                                        || convert_to(coalesce(host(p_ip), '') || '|' || coalesce(p_user_agent, ''),
+                                                      'UTF8')), 'hex'), 32);
+
+-- The canonical event id: the client's id with an evt_ prefix when it has none.
+CREATE FUNCTION raw.canonical_event_id(p_event_id text)
+RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+RETURN CASE WHEN p_event_id LIKE 'evt\_%' THEN p_event_id ELSE 'evt_' || p_event_id END;
 
 CALL util.enable_tenant_rls('raw.site_tracking_events');
 CALL util.enable_tenant_rls('raw.site_tracking_events_audit');
@@ -112,7 +171,8 @@ AS $$
      WHERE jsonb_typeof(p_payload) = 'object' AND p_payload ? r.name
 $$;
 
--- Ingest one event for the tenant of the current transaction (the public SQL interface; the API's hot
+-- Ingest one event for the tenant of the current transaction (p_client_ip is the full address: it is
+-- truncated before it is stored, and used whole only for the cookieless visitor key) (the public SQL interface; the API's hot
 -- path writes many events per statement with the same rules). Returns
 -- {"success", "event_id", "duplicate", "processing_status"} or raises 22023 naming the broken rule.
 CREATE FUNCTION api.track_site_event(
@@ -138,10 +198,16 @@ BEGIN
         RAISE EXCEPTION '%', v_problem.message
             USING ERRCODE = '22023', COLUMN = v_problem.field, DETAIL = v_problem.rule;
     END IF;
-    v_id := coalesce(p_event_id, p_payload ->> 'event_id', p_payload #>> '{event_data,event_id}',
-                     'evt_' || replace(gen_random_uuid()::text, '-', ''));
-    INSERT INTO raw.site_tracking_events (tenant_hk, event_id, client_ip, user_agent, raw_payload, batch_id)
-    VALUES (v_tenant, v_id, raw.truncate_ip(p_client_ip), left(p_user_agent, 1024), p_payload, p_batch_id)
+    v_id := raw.canonical_event_id(coalesce(p_event_id, p_payload ->> 'event_id',
+                                            p_payload #>> '{event_data,event_id}',
+                                            replace(gen_random_uuid()::text, '-', '')));
+    INSERT INTO raw.site_tracking_events
+           (tenant_hk, event_id, client_ip, visitor_key, user_agent, raw_payload, batch_id)
+    VALUES (v_tenant, v_id, raw.truncate_ip(p_client_ip),
+            CASE WHEN coalesce(p_payload -> 'visitor_id', p_payload #> '{event_data,visitor_id}', 'null') = 'null'
+                 THEN raw.cookieless_visitor_key(auth.visitor_salt_for_today(), v_tenant, p_client_ip, p_user_agent)
+            END,
+            left(p_user_agent, 1024), p_payload, p_batch_id)
     ON CONFLICT (tenant_hk, event_id) DO NOTHING;
     v_new := FOUND;
     RETURN jsonb_build_object('success', true, 'event_id', v_id, 'duplicate', NOT v_new,

@@ -1,10 +1,17 @@
 -- name: insert_raw_events
 -- One tenant's events (the tenant of this transaction) in one statement; duplicates are skipped and
--- only the ids actually inserted come back.
-INSERT INTO raw.site_tracking_events (tenant_hk, event_id, client_ip, user_agent, raw_payload, batch_id)
-SELECT util.current_tenant_hk(), e.event_id, e.client_ip, e.user_agent, e.raw_payload::jsonb, %(batch_id)s
-  FROM unnest(%(event_ids)s::text[], %(client_ips)s::inet[], %(user_agents)s::text[], %(payloads)s::text[])
-       AS e(event_id, client_ip, user_agent, raw_payload)
+-- only the ids actually inserted come back. client_ips are full addresses: truncated before storage,
+-- used whole only for the cookieless visitor key of events that name no visitor_id.
+INSERT INTO raw.site_tracking_events
+       (tenant_hk, event_id, client_ip, visitor_key, user_agent, raw_payload, batch_id)
+SELECT s.tenant_hk, e.event_id, raw.truncate_ip(e.client_ip),
+       CASE WHEN coalesce(j.payload -> 'visitor_id', j.payload #> '{event_data,visitor_id}', 'null') = 'null'
+            THEN raw.cookieless_visitor_key(s.salt, s.tenant_hk, e.client_ip, e.user_agent) END,
+       e.user_agent, j.payload, %(batch_id)s
+  FROM (SELECT util.current_tenant_hk() AS tenant_hk, auth.visitor_salt_for_today() AS salt) AS s,
+       unnest(%(event_ids)s::text[], %(client_ips)s::inet[], %(user_agents)s::text[], %(payloads)s::text[])
+           AS e(event_id, client_ip, user_agent, raw_payload)
+       CROSS JOIN LATERAL (SELECT e.raw_payload::jsonb AS payload) AS j
 ON CONFLICT (tenant_hk, event_id) DO NOTHING
 RETURNING event_id;
 
