@@ -7,6 +7,7 @@ import pytest
 
 from onevault.db.queries import query
 from onevault.db.roles import APP_ROLE
+from onevault.pipeline.runner import parse_pending_user_agents
 from tests.conftest import Database
 
 TENANT_TABLES_SQL = """
@@ -35,10 +36,12 @@ def two_tenants(database: Database, make_tenant):  # type: ignore[no-untyped-def
                 conn.execute(query("set_tenant"), (c.tenant.tenant_hk,))
                 for i in range(3):
                     conn.execute(
-                        "SELECT api.track_site_event(%s::jsonb, '198.51.100.9', 'ua', %s)",
+                        "SELECT api.track_site_event(%s::jsonb, '198.51.100.9', 'Mozilla/5.0 (X11) Firefox/120', %s)",
                         ('{"event_type": "page_view", "page_url": "https://e.com/"}', f"{name}_{i}"),
                     )
                 conn.execute(query("insert_rejection_audit"), {"reason": "test", "field": "x", "detail": None})
+                parse_pending_user_agents(conn, 100)  # so staging.user_agent_parsed has rows too
+                conn.execute("SELECT * FROM staging.process_complete_pipeline(100)")
     return creds
 
 

@@ -35,6 +35,23 @@ class TrackAccepted(BaseModel):
     duplicate: bool
 
 
+class PipelineResults(BaseModel):
+    raw_processed: bool
+    staging_processed: bool
+    business_processed: bool
+    validation_status: Literal["VALID", "INVALID", "SUSPICIOUS"] | None = None
+    quality_score: float | None = None
+    reason: str | None = None
+
+
+class TrackCompleted(BaseModel):
+    success: Literal[True]
+    event_id: str
+    processing_status: Literal["completed"]
+    duplicate: bool
+    pipeline_results: PipelineResults
+
+
 class ErrorBody(BaseModel):
     error: str
     message: str

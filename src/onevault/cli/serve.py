@@ -12,6 +12,7 @@ from onevault.auth.tenants import create_tenant, list_tenants
 from onevault.auth.tokens import issue_token
 from onevault.cli.common import cli_errors, console, runtime
 from onevault.cli.tenants import token_config
+from onevault.pipeline.worker import start_in_thread
 from onevault.runtime import Runtime, admin_connection
 
 FIRST_TENANT = "default"
@@ -26,16 +27,21 @@ def serve(
         rt = runtime(host=host, port=port)
         _first_start(rt)
     s = rt.settings
-    console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env})")
-    uvicorn.run(
-        create_app(rt),
-        host=s.host,
-        port=s.port,
-        proxy_headers=True,
-        forwarded_allow_ips=s.forwarded_allow_ips,
-        access_log=False,
-        log_level="warning",
-    )
+    worker, thread = start_in_thread(rt.app_url)
+    console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env}; a pipeline worker runs inside)")
+    try:
+        uvicorn.run(
+            create_app(rt),
+            host=s.host,
+            port=s.port,
+            proxy_headers=True,
+            forwarded_allow_ips=s.forwarded_allow_ips,
+            access_log=False,
+            log_level="warning",
+        )
+    finally:
+        worker.stop.set()  # the current batch commits before the worker returns
+        thread.join(timeout=30)
 
 
 def _first_start(rt: Runtime) -> None:

@@ -12,9 +12,10 @@ APP_ROLE = "onevault_app"
 
 
 def ensure_app_role(admin: psycopg.Connection, password: str) -> None:
-    """Create the application role if missing and (re)assert its attributes and password."""
+    """Create the application role (and the queue role) if missing; (re)assert the app role's attributes."""
     with admin.transaction():
         admin.execute(query("create_app_role_if_missing"))
+        admin.execute(query("create_queue_role_if_missing"))
         admin.execute(sql.SQL(query("assert_app_role")).format(password=sql.Literal(password)))
 
 

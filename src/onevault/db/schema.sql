@@ -13,7 +13,11 @@ CREATE SCHEMA api;
 
 CREATE SCHEMA auth;
 
+CREATE SCHEMA business;
+
 CREATE SCHEMA raw;
+
+CREATE SCHEMA staging;
 
 CREATE SCHEMA util;
 
@@ -194,6 +198,749 @@ CREATE FUNCTION raw.validate_event_payload(p_payload jsonb) RETURNS TABLE(field 
      WHERE jsonb_typeof(p_payload) = 'object' AND p_payload ? r.name
 $_$;
 
+CREATE FUNCTION staging.auto_process_if_needed() RETURNS text
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    r record;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM raw.site_tracking_events WHERE processing_status = 'PENDING'
+                      AND (util.current_tenant_hk() IS NULL OR tenant_hk = util.current_tenant_hk()))
+       AND NOT EXISTS (SELECT 1 FROM staging.site_events WHERE business_status = 'PENDING'
+                          AND (util.current_tenant_hk() IS NULL OR tenant_hk = util.current_tenant_hk())) THEN
+        RETURN 'No processing needed - all events up to date';
+    END IF;
+    SELECT * INTO r FROM staging.process_complete_pipeline(1000);
+    RETURN format('Processed: %s total (%s raw→staging, %s staging→business)',
+                  r.total_processed, r.raw_to_staging_count, r.staging_to_business_count);
+END
+$$;
+
+CREATE FUNCTION staging.client_key(p_id text, p_prefixes text[], p_prefix text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN ((p_id IS NULL) OR (p_id !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$'::text)) THEN NULL::text WHEN (EXISTS (SELECT 1 FROM unnest(client_key.p_prefixes) x(x) WHERE starts_with(client_key.p_id, x.x))) THEN p_id ELSE (p_prefix || p_id) END;
+
+CREATE FUNCTION staging.get_pipeline_status() RETURNS TABLE(status_type text, metric_name text, metric_value numeric, last_updated timestamp with time zone)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH t AS (SELECT util.current_tenant_hk() AS hk),
+    raw_counts AS (
+        SELECT count(*) FILTER (WHERE processing_status = 'PENDING')    AS pending,
+               count(*) FILTER (WHERE processing_status = 'PROCESSING') AS processing,
+               count(*) FILTER (WHERE processing_status = 'ERROR')      AS errors,
+               max(processed_at)                                         AS last_processed
+          FROM raw.site_tracking_events e, t
+         WHERE (t.hk IS NULL OR e.tenant_hk = t.hk)
+           AND (e.processing_status IN ('PENDING', 'PROCESSING', 'ERROR')
+                OR e.processed_at > now() - interval '1 day')
+    ), staging_counts AS (
+        SELECT count(*) FILTER (WHERE business_status = 'PENDING') AS business_pending,
+               count(*) FILTER (WHERE business_status = 'ERROR')   AS business_errors,
+               avg(processing_duration_ms) FILTER (WHERE created_at > now() - interval '1 hour') AS avg_ms,
+               max(business_loaded_at) AS last_loaded
+          FROM staging.site_events s, t
+         WHERE (t.hk IS NULL OR s.tenant_hk = t.hk)
+           AND (s.business_status IN ('PENDING', 'ERROR') OR s.created_at > now() - interval '1 hour')
+    )
+    SELECT 'RAW_LAYER', 'pending_events', pending::numeric, now() FROM raw_counts
+    UNION ALL SELECT 'RAW_LAYER', 'processing_events', processing::numeric, now() FROM raw_counts
+    UNION ALL SELECT 'RAW_LAYER', 'error_events', errors::numeric, now() FROM raw_counts
+    UNION ALL SELECT 'STAGING_LAYER', 'unprocessed_to_business', business_pending::numeric, now() FROM staging_counts
+    UNION ALL SELECT 'STAGING_LAYER', 'business_errors', business_errors::numeric, now() FROM staging_counts
+    UNION ALL SELECT 'PERFORMANCE', 'avg_processing_ms_last_hour', round(coalesce(avg_ms, 0), 3), now()
+               FROM staging_counts
+    UNION ALL SELECT 'PIPELINE', 'last_processed_epoch',
+                     extract(epoch FROM greatest(r.last_processed, s.last_loaded))::numeric,
+                     greatest(r.last_processed, s.last_loaded)
+               FROM raw_counts r, staging_counts s
+$$;
+
+CREATE FUNCTION staging.is_tracking_param(p_name text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (lower(p_name) ~ '^(utm_[a-z_]+|gclid|gbraid|wbraid|dclid|fbclid|msclkid|yclid|twclid|ttclid|igshid|li_fat_id|mc_cid|mc_eid|_ga|_gl|_hsenc|_hsmi|ref_src)$'::text);
+
+CREATE FUNCTION staging.load_business(p_raw_event_ids bigint[]) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_tenant    bytea := util.current_tenant_hk();
+    v_tenant_id text;
+    v_load_dts  timestamptz := clock_timestamp();
+    v_source    constant text := 'onevault.pipeline';
+    v_count     integer;
+BEGIN
+    SELECT tenant_bk INTO v_tenant_id FROM auth.tenant_h WHERE tenant_hk = v_tenant;
+    IF v_tenant_id IS NULL THEN
+        RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
+    END IF;
+    CREATE TEMP TABLE IF NOT EXISTS business_batch (
+        raw_event_id bigint, event_time timestamptz,
+        event_bk text, event_hk bytea, session_bk text, session_hk bytea,
+        visitor_bk text, visitor_hk bytea, page_bk text, page_hk bytea
+    ) ON COMMIT DELETE ROWS;
+    DELETE FROM business_batch;
+    INSERT INTO business_batch
+    SELECT s.raw_event_id, s.event_time,
+           s.event_id, util.hub_hk(v_tenant_id, s.event_id),
+           s.session_key, util.hub_hk(v_tenant_id, s.session_key),
+           s.visitor_key, util.hub_hk(v_tenant_id, s.visitor_key),
+           s.page_key, util.hub_hk(v_tenant_id, s.page_key)
+      FROM staging.site_events s
+     WHERE s.tenant_hk = v_tenant AND s.raw_event_id = ANY (p_raw_event_ids)
+       AND s.business_status = 'PENDING' AND s.validation_status <> 'INVALID';
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    IF v_count = 0 THEN
+        RETURN 0;
+    END IF;
+
+    INSERT INTO business.site_event_h (tenant_hk, site_event_hk, site_event_bk, load_dts, record_source)
+    SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_bk, v_load_dts, v_source FROM business_batch
+    ORDER BY event_hk ON CONFLICT DO NOTHING;
+    INSERT INTO business.site_session_h (tenant_hk, site_session_hk, site_session_bk, load_dts, record_source)
+    SELECT DISTINCT ON (session_hk) v_tenant, session_hk, session_bk, v_load_dts, v_source FROM business_batch
+    ORDER BY session_hk ON CONFLICT DO NOTHING;
+    INSERT INTO business.site_visitor_h (tenant_hk, site_visitor_hk, site_visitor_bk, load_dts, record_source)
+    SELECT DISTINCT ON (visitor_hk) v_tenant, visitor_hk, visitor_bk, v_load_dts, v_source FROM business_batch
+    ORDER BY visitor_hk ON CONFLICT DO NOTHING;
+    INSERT INTO business.site_page_h (tenant_hk, site_page_hk, site_page_bk, load_dts, record_source)
+    SELECT DISTINCT ON (page_hk) v_tenant, page_hk, page_bk, v_load_dts, v_source FROM business_batch
+    ORDER BY page_hk ON CONFLICT DO NOTHING;
+
+    INSERT INTO business.site_event_session_l
+    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, session_bk), event_hk, session_hk,
+           v_load_dts, v_source
+      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+    INSERT INTO business.site_event_visitor_l
+    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, visitor_bk), event_hk, visitor_hk,
+           v_load_dts, v_source
+      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+    INSERT INTO business.site_event_page_l
+    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, page_bk), event_hk, page_hk,
+           v_load_dts, v_source
+      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+    INSERT INTO business.site_session_visitor_l
+    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, session_bk, visitor_bk), session_hk, visitor_hk,
+           v_load_dts, v_source
+      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+
+    -- Event details: events are immutable, so a key's first row is normally its only one.
+    INSERT INTO business.site_event_details_s
+    SELECT v_tenant, n.event_hk, v_load_dts, n.hd, v_source, n.event_type, n.event_time, n.page_url, n.page_title,
+           n.referrer_url, n.referrer_host, n.utm_source, n.utm_medium, n.utm_campaign, n.utm_term, n.utm_content,
+           n.device_type, n.browser_name, n.browser_version, n.os_name, n.os_version, n.screen_resolution,
+           n.viewport_size, n.language, n.user_id, n.validation_status, n.quality_score, n.event_data
+      FROM (SELECT DISTINCT ON (b.event_hk) b.event_hk, s.*,
+                   util.hashdiff(s.event_type, util.ts_text(s.event_time), s.page_url, s.page_title, s.referrer_url,
+                                 s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term,
+                                 s.utm_content, s.device_type, s.browser_name, s.browser_version, s.os_name,
+                                 s.os_version, s.screen_resolution, s.viewport_size, s.language, s.user_id,
+                                 s.validation_status, s.quality_score::text, s.event_data::text) AS hd
+              FROM business_batch b
+              JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
+             ORDER BY b.event_hk, b.raw_event_id) n
+      LEFT JOIN LATERAL (SELECT x.hashdiff FROM business.site_event_details_s x
+                          WHERE x.tenant_hk = v_tenant AND x.site_event_hk = n.event_hk
+                          ORDER BY x.load_dts DESC LIMIT 1) l ON true
+     WHERE l.hashdiff IS DISTINCT FROM n.hd
+    ON CONFLICT DO NOTHING;
+
+    -- Session details, recomputed over every staged event of each session the batch touched.
+    INSERT INTO business.site_session_details_s
+    WITH touched AS (
+        SELECT DISTINCT session_bk, session_hk FROM business_batch
+    ), ev AS (
+        SELECT t.session_hk, s.* FROM touched t
+          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.session_key = t.session_bk
+         WHERE s.validation_status <> 'INVALID'
+    ), agg AS (
+        SELECT session_hk, min(event_time) AS session_start, max(event_time) AS session_end,
+               count(*) FILTER (WHERE event_type = 'page_view')::integer AS page_views,
+               count(*)::integer AS event_count,
+               count(*) FILTER (WHERE event_type NOT IN ('page_view', 'engagement')) AS interactions
+          FROM ev GROUP BY session_hk
+    ), first_ev AS (
+        SELECT DISTINCT ON (session_hk) * FROM ev ORDER BY session_hk, event_time, raw_event_id
+    ), last_ev AS (
+        SELECT DISTINCT ON (session_hk) session_hk, page_key FROM ev
+         ORDER BY session_hk, event_time DESC, raw_event_id DESC
+    ), n AS (
+        SELECT a.session_hk, a.session_start, a.session_end, a.page_views, a.event_count,
+               floor(extract(epoch FROM a.session_end - a.session_start))::integer AS duration_seconds,
+               f.page_key AS entry_page_url, l.page_key AS exit_page_url,
+               (a.page_views <= 1 AND a.interactions = 0) AS is_bounce,
+               f.referrer_url, f.referrer_host, f.utm_source, f.utm_medium, f.utm_campaign, f.utm_term,
+               f.utm_content, f.device_type, f.browser_name, f.os_name, f.session_source
+          FROM agg a JOIN first_ev f USING (session_hk) JOIN last_ev l USING (session_hk)
+    )
+    SELECT v_tenant, n.session_hk, v_load_dts, h.hd, v_source, n.session_start, n.session_end, n.page_views,
+           n.event_count, n.duration_seconds, n.entry_page_url, n.exit_page_url, n.is_bounce, n.referrer_url,
+           n.referrer_host, n.utm_source, n.utm_medium, n.utm_campaign, n.utm_term, n.utm_content, n.device_type,
+           n.browser_name, n.os_name, n.session_source
+      FROM n
+     CROSS JOIN LATERAL (SELECT util.hashdiff(util.ts_text(n.session_start), util.ts_text(n.session_end),
+                                              n.page_views::text, n.event_count::text, n.duration_seconds::text,
+                                              n.entry_page_url, n.exit_page_url, n.is_bounce::text, n.referrer_url,
+                                              n.referrer_host, n.utm_source, n.utm_medium, n.utm_campaign,
+                                              n.utm_term, n.utm_content, n.device_type, n.browser_name, n.os_name,
+                                              n.session_source) AS hd) h
+      LEFT JOIN LATERAL (SELECT x.hashdiff FROM business.site_session_details_s x
+                          WHERE x.tenant_hk = v_tenant AND x.site_session_hk = n.session_hk
+                          ORDER BY x.load_dts DESC LIMIT 1) l ON true
+     WHERE l.hashdiff IS DISTINCT FROM h.hd
+    ON CONFLICT DO NOTHING;
+
+    -- Visitor details: slowly changing attributes from the visitor's latest event in the batch.
+    INSERT INTO business.site_visitor_details_s
+    WITH latest_in_batch AS (
+        SELECT DISTINCT ON (b.visitor_hk) b.visitor_hk, s.visitor_source, s.user_id, s.device_type,
+               s.browser_name, s.os_name, s.language, s.screen_resolution,
+               min(b.event_time) OVER (PARTITION BY b.visitor_hk) AS batch_first_seen
+          FROM business_batch b
+          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
+         ORDER BY b.visitor_hk, b.event_time DESC, b.raw_event_id DESC
+    ), n AS (
+        SELECT i.visitor_hk, i.visitor_source,
+               least(i.batch_first_seen, cur.first_seen) AS first_seen,
+               coalesce(i.user_id, cur.user_id) AS user_id, i.device_type, i.browser_name, i.os_name,
+               i.language, i.screen_resolution, cur.hashdiff AS latest_hd
+          FROM latest_in_batch i
+          LEFT JOIN LATERAL (SELECT x.hashdiff, x.first_seen, x.user_id FROM business.site_visitor_details_s x
+                              WHERE x.tenant_hk = v_tenant AND x.site_visitor_hk = i.visitor_hk
+                              ORDER BY x.load_dts DESC LIMIT 1) cur ON true
+    )
+    SELECT v_tenant, n.visitor_hk, v_load_dts, h.hd, v_source, n.visitor_source, n.first_seen, n.user_id,
+           n.device_type, n.browser_name, n.os_name, n.language, n.screen_resolution
+      FROM n
+     CROSS JOIN LATERAL (SELECT util.hashdiff(n.visitor_source, util.ts_text(n.first_seen), n.user_id,
+                                              n.device_type, n.browser_name, n.os_name, n.language,
+                                              n.screen_resolution) AS hd) h
+     WHERE n.latest_hd IS DISTINCT FROM h.hd
+    ON CONFLICT DO NOTHING;
+
+    -- Page details: the latest title seen (kept when a batch brings none).
+    INSERT INTO business.site_page_details_s
+    WITH latest_in_batch AS (
+        SELECT DISTINCT ON (b.page_hk) b.page_hk, b.page_bk, s.page_host, s.page_path,
+               (SELECT s2.page_title FROM business_batch b2
+                  JOIN staging.site_events s2 ON s2.tenant_hk = v_tenant AND s2.raw_event_id = b2.raw_event_id
+                 WHERE b2.page_hk = b.page_hk AND s2.page_title IS NOT NULL
+                 ORDER BY b2.event_time DESC, b2.raw_event_id DESC LIMIT 1) AS page_title
+          FROM business_batch b
+          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
+         ORDER BY b.page_hk, b.event_time DESC, b.raw_event_id DESC
+    ), n AS (
+        SELECT i.page_hk, i.page_bk, i.page_host, i.page_path, coalesce(i.page_title, cur.page_title) AS page_title,
+               cur.hashdiff AS latest_hd
+          FROM latest_in_batch i
+          LEFT JOIN LATERAL (SELECT x.hashdiff, x.page_title FROM business.site_page_details_s x
+                              WHERE x.tenant_hk = v_tenant AND x.site_page_hk = i.page_hk
+                              ORDER BY x.load_dts DESC LIMIT 1) cur ON true
+    )
+    SELECT v_tenant, n.page_hk, v_load_dts, h.hd, v_source, n.page_bk, n.page_host, n.page_path, n.page_title
+      FROM n
+     CROSS JOIN LATERAL (SELECT util.hashdiff(n.page_bk, n.page_host, n.page_path, n.page_title) AS hd) h
+     WHERE n.latest_hd IS DISTINCT FROM h.hd
+    ON CONFLICT DO NOTHING;
+
+    UPDATE staging.site_events s
+       SET business_status = 'LOADED', business_loaded_at = clock_timestamp(),
+           business_attempts = s.business_attempts + 1, business_error = NULL
+      FROM business_batch b
+     WHERE s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id;
+    RETURN v_count;
+END
+$$;
+
+CREATE FUNCTION staging.load_business_one_by_one(p_raw_event_ids bigint[], p_max_attempts integer) RETURNS TABLE(loaded_count integer, error_count integer)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id     bigint;
+    v_msg    text;
+    v_loaded integer := 0;
+    v_errors integer := 0;
+BEGIN
+    FOREACH v_id IN ARRAY p_raw_event_ids LOOP
+        BEGIN
+            v_loaded := v_loaded + staging.load_business(ARRAY[v_id]);
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
+            v_errors := v_errors + 1;
+            UPDATE staging.site_events
+               SET business_attempts = business_attempts + 1, business_error = left(v_msg, 1000),
+                   business_status = CASE WHEN business_attempts + 1 >= p_max_attempts THEN 'ERROR' ELSE 'PENDING' END
+             WHERE tenant_hk = util.current_tenant_hk() AND raw_event_id = v_id;
+            INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, event_count, reason, detail)
+            SELECT util.current_tenant_hk(), 'FAILED', 1, left(v_msg, 1000),
+                   jsonb_build_object('stage', 'business', 'raw_event_id', v_id, 'event_id', s.event_id,
+                                      'attempts', s.business_attempts, 'final', s.business_status = 'ERROR')
+              FROM staging.site_events s
+             WHERE s.tenant_hk = util.current_tenant_hk() AND s.raw_event_id = v_id;
+        END;
+    END LOOP;
+    RETURN QUERY SELECT v_loaded, v_errors;
+END
+$$;
+
+CREATE FUNCTION staging.looks_automated(p_user_agent text) RETURNS boolean
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN (p_user_agent ~* '(bot|crawl|spider|slurp|headless|phantomjs|selenium|webdriver|puppeteer|playwright|lighthouse|scrapy)'::text);
+
+CREATE FUNCTION staging.parse_event_time(p_value jsonb) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    v_num numeric;
+    v_off text;
+    m     text[];
+BEGIN
+    IF jsonb_typeof(p_value) = 'number' THEN
+        v_num := p_value::numeric;
+        IF v_num > 1e11 AND v_num < 1e14 THEN
+            v_num := v_num / 1000;  -- epoch milliseconds
+        END IF;
+        RETURN CASE WHEN v_num > 0 AND v_num < 1e11 THEN to_timestamp(v_num::double precision) END;
+    END IF;
+    IF jsonb_typeof(p_value) IS DISTINCT FROM 'string' THEN
+        RETURN NULL;
+    END IF;
+    m := regexp_match(p_value #>> '{}',
+        '^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?)?'
+        '(Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?$');
+    IF m IS NULL OR m[1]::int < 1 OR m[2]::int NOT BETWEEN 1 AND 12 THEN
+        RETURN NULL;
+    END IF;
+    v_off := replace(coalesce(m[8], 'Z'), ':', '');
+    IF m[3]::int < 1
+       OR m[3]::int > extract(day FROM make_date(m[1]::int, m[2]::int, 1) + interval '1 month - 1 day')
+       OR coalesce(m[4], '0')::int > 23 OR coalesce(m[5], '0')::int > 59 OR coalesce(m[6], '0')::int > 59
+       OR (v_off ~ '^[+-]' AND (substr(v_off, 2, 2)::int > 15 OR (length(v_off) = 5 AND right(v_off, 2)::int > 59)))
+    THEN
+        RETURN NULL;
+    END IF;
+    RETURN (format('%s-%s-%s %s:%s:%s%s', m[1], m[2], m[3], coalesce(m[4], '00'), coalesce(m[5], '00'),
+                   coalesce(m[6], '00'), coalesce(m[7], ''))
+            || CASE WHEN upper(v_off) = 'Z' THEN '+00' ELSE v_off END)::timestamptz;
+END
+$_$;
+
+CREATE FUNCTION staging.process_complete_pipeline(p_batch_size integer DEFAULT 1000) RETURNS TABLE(total_processed integer, raw_to_staging_count integer, staging_to_business_count integer, total_success_count integer, total_error_count integer, processing_summary jsonb)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    s record;
+    b record;
+BEGIN
+    SELECT * INTO s FROM staging.process_site_tracking_events(p_batch_size);
+    SELECT * INTO b FROM staging.process_staging_to_business(greatest(p_batch_size, s.processed_count));
+    RETURN QUERY SELECT s.processed_count + b.processed_count, s.processed_count, b.processed_count,
+                        s.success_count + b.success_count, s.error_count + b.error_count,
+                        jsonb_build_object('pipeline_execution_timestamp', now(),
+                                           'raw_to_staging', s.processing_summary,
+                                           'staging_to_business', b.processing_summary);
+END
+$$;
+
+CREATE FUNCTION staging.process_event_now(p_event_id text) RETURNS jsonb
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_tenant bytea := util.current_tenant_hk();
+    v_raw    raw.site_tracking_events%ROWTYPE;
+    v_ids    bigint[];
+    v_stage  record;
+    v_ev     staging.site_events%ROWTYPE;
+BEGIN
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
+    END IF;
+    PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(v_tenant));
+    SELECT * INTO v_raw FROM raw.site_tracking_events WHERE tenant_hk = v_tenant AND event_id = p_event_id;
+    IF NOT FOUND THEN
+        RETURN jsonb_build_object('raw_processed', false, 'staging_processed', false, 'business_processed', false,
+                                  'reason', 'no such event');
+    END IF;
+    IF v_raw.processing_status = 'PENDING' THEN
+        WITH claim AS (
+            SELECT raw_event_id FROM raw.site_tracking_events
+             WHERE tenant_hk = v_tenant AND processing_status = 'PENDING' AND raw_event_id <= v_raw.raw_event_id
+             ORDER BY raw_event_id DESC LIMIT 1000 FOR UPDATE SKIP LOCKED
+        ), upd AS (
+            UPDATE raw.site_tracking_events e
+               SET processing_status = 'PROCESSING', attempts = e.attempts + 1, claimed_at = now()
+              FROM claim WHERE e.tenant_hk = v_tenant AND e.raw_event_id = claim.raw_event_id
+            RETURNING e.raw_event_id
+        )
+        SELECT array_agg(raw_event_id ORDER BY raw_event_id) INTO v_ids FROM upd;
+        BEGIN
+            PERFORM staging.stage_raw_events(v_ids);
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM staging.stage_one_by_one(v_ids, 3);
+        END;
+    END IF;
+    v_ids := ARRAY(SELECT raw_event_id FROM staging.site_events
+                    WHERE tenant_hk = v_tenant AND business_status = 'PENDING'
+                      AND raw_event_id = ANY (coalesce(v_ids, '{}') || v_raw.raw_event_id));
+    IF cardinality(v_ids) > 0 THEN
+        BEGIN
+            PERFORM staging.load_business(v_ids);
+        EXCEPTION WHEN OTHERS THEN
+            PERFORM staging.load_business_one_by_one(v_ids, 3);
+        END;
+    END IF;
+    SELECT * INTO v_ev FROM staging.site_events WHERE tenant_hk = v_tenant AND raw_event_id = v_raw.raw_event_id;
+    RETURN jsonb_build_object(
+        'raw_processed', true,
+        'staging_processed', v_ev.raw_event_id IS NOT NULL,
+        'business_processed', coalesce(v_ev.business_status = 'LOADED', false),
+        'validation_status', v_ev.validation_status,
+        'quality_score', v_ev.quality_score,
+        'reason', CASE
+            WHEN v_ev.raw_event_id IS NULL THEN (SELECT last_error FROM raw.site_tracking_events
+                                                  WHERE tenant_hk = v_tenant AND raw_event_id = v_raw.raw_event_id)
+            WHEN v_ev.validation_status = 'INVALID' THEN
+                (SELECT string_agg(rule || ': ' || reason, '; ' ORDER BY log_id) FROM staging.data_quality_log
+                  WHERE tenant_hk = v_tenant AND raw_event_id = v_raw.raw_event_id AND severity = 'ERROR')
+            WHEN v_ev.business_status <> 'LOADED' THEN v_ev.business_error END);
+END
+$$;
+
+CREATE FUNCTION staging.process_site_tracking_events(p_batch_size integer DEFAULT 1000) RETURNS TABLE(processed_count integer, success_count integer, error_count integer, processing_summary jsonb)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_caller  text := current_setting('onevault.tenant_hk', true);
+    v_tenant  bytea;
+    v_ids     bigint[];
+    r         record;
+    v_total   integer := 0; v_valid integer := 0; v_susp integer := 0; v_invalid integer := 0; v_errors integer := 0;
+BEGIN
+    -- The tenant list is read before the loop changes the tenant setting it depends on.
+    FOREACH v_tenant IN ARRAY ARRAY(
+        SELECT t.tenant_hk FROM auth.tenant_h t
+         WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
+           AND EXISTS (SELECT 1 FROM raw.site_tracking_events e
+                        WHERE e.tenant_hk = t.tenant_hk AND e.processing_status IN ('PENDING', 'PROCESSING')))
+    LOOP
+        PERFORM set_config('onevault.tenant_hk', encode(v_tenant, 'hex'), true);
+        PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(v_tenant));
+        v_ids := ARRAY(SELECT raw_event_id FROM raw.get_raw_events_for_processing(p_batch_size));
+        CONTINUE WHEN cardinality(v_ids) = 0;
+        v_total := v_total + cardinality(v_ids);
+        BEGIN
+            SELECT *, 0 AS error_count INTO r FROM staging.stage_raw_events(v_ids);
+        EXCEPTION WHEN OTHERS THEN
+            SELECT * INTO r FROM staging.stage_one_by_one(v_ids, 3);
+        END;
+        v_valid := v_valid + r.valid_count; v_susp := v_susp + r.suspicious_count;
+        v_invalid := v_invalid + r.invalid_count; v_errors := v_errors + r.error_count;
+    END LOOP;
+    PERFORM set_config('onevault.tenant_hk', coalesce(v_caller, ''), true);
+    RETURN QUERY SELECT v_total, v_valid + v_susp + v_invalid, v_errors,
+        jsonb_build_object('valid', v_valid, 'suspicious', v_susp, 'invalid', v_invalid, 'errors', v_errors);
+END
+$$;
+
+CREATE FUNCTION staging.process_staging_to_business(p_batch_size integer DEFAULT 1000) RETURNS TABLE(processed_count integer, success_count integer, error_count integer, processing_summary jsonb)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_caller text := current_setting('onevault.tenant_hk', true);
+    v_tenant bytea;
+    v_ids    bigint[];
+    v_total  integer := 0; v_loaded integer := 0; v_errors integer := 0;
+    r        record;
+BEGIN
+    FOREACH v_tenant IN ARRAY ARRAY(
+        SELECT t.tenant_hk FROM auth.tenant_h t
+         WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
+           AND EXISTS (SELECT 1 FROM staging.site_events s
+                        WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING'))
+    LOOP
+        PERFORM set_config('onevault.tenant_hk', encode(v_tenant, 'hex'), true);
+        PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(v_tenant));
+        v_ids := ARRAY(SELECT s.raw_event_id FROM staging.site_events s
+                        WHERE s.tenant_hk = v_tenant AND s.business_status = 'PENDING'
+                        ORDER BY s.raw_event_id LIMIT greatest(p_batch_size, 0)
+                          FOR UPDATE SKIP LOCKED);
+        CONTINUE WHEN cardinality(v_ids) = 0;
+        v_total := v_total + cardinality(v_ids);
+        BEGIN
+            SELECT staging.load_business(v_ids) AS loaded_count, 0 AS error_count INTO r;
+        EXCEPTION WHEN OTHERS THEN
+            SELECT * INTO r FROM staging.load_business_one_by_one(v_ids, 3);
+        END;
+        v_loaded := v_loaded + r.loaded_count; v_errors := v_errors + r.error_count;
+    END LOOP;
+    PERFORM set_config('onevault.tenant_hk', coalesce(v_caller, ''), true);
+    RETURN QUERY SELECT v_total, v_loaded, v_errors,
+        jsonb_build_object('loaded', v_loaded, 'errors', v_errors);
+END
+$$;
+
+CREATE FUNCTION staging.stage_one_by_one(p_raw_event_ids bigint[], p_max_attempts integer) RETURNS TABLE(valid_count integer, suspicious_count integer, invalid_count integer, error_count integer)
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    v_id    bigint;
+    v_msg   text;
+    v_valid integer := 0; v_susp integer := 0; v_invalid integer := 0; v_errors integer := 0;
+    r       record;
+BEGIN
+    FOREACH v_id IN ARRAY p_raw_event_ids LOOP
+        BEGIN
+            SELECT * INTO r FROM staging.stage_raw_events(ARRAY[v_id]);
+            v_valid := v_valid + r.valid_count; v_susp := v_susp + r.suspicious_count;
+            v_invalid := v_invalid + r.invalid_count;
+        EXCEPTION WHEN OTHERS THEN
+            GET STACKED DIAGNOSTICS v_msg = MESSAGE_TEXT;
+            v_errors := v_errors + 1;
+            UPDATE raw.site_tracking_events
+               SET processing_status = CASE WHEN attempts >= p_max_attempts THEN 'ERROR' ELSE 'PENDING' END,
+                   last_error = left(v_msg, 1000)
+             WHERE tenant_hk = util.current_tenant_hk() AND raw_event_id = v_id;
+            INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, event_count, reason, detail)
+            SELECT util.current_tenant_hk(), 'FAILED', 1, left(v_msg, 1000),
+                   jsonb_build_object('stage', 'staging', 'raw_event_id', v_id, 'event_id', e.event_id,
+                                      'attempts', e.attempts, 'final', e.processing_status = 'ERROR')
+              FROM raw.site_tracking_events e
+             WHERE e.tenant_hk = util.current_tenant_hk() AND e.raw_event_id = v_id;
+        END;
+    END LOOP;
+    RETURN QUERY SELECT v_valid, v_susp, v_invalid, v_errors;
+END
+$$;
+
+CREATE FUNCTION staging.stage_raw_events(p_raw_event_ids bigint[]) RETURNS TABLE(valid_count integer, suspicious_count integer, invalid_count integer)
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    v_tenant bytea := util.current_tenant_hk();
+BEGIN
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
+    END IF;
+    RETURN QUERY
+    WITH src AS (
+        SELECT r.tenant_hk, r.raw_event_id, r.event_id, r.received_at, r.user_agent, r.visitor_key AS cookieless_key,
+               r.raw_payload AS p,
+               CASE WHEN jsonb_typeof(r.raw_payload -> 'event_data') = 'object'
+                    THEN r.raw_payload -> 'event_data' ELSE '{}'::jsonb END AS ed
+          FROM raw.site_tracking_events r
+         WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (p_raw_event_ids)
+           AND r.processing_status = 'PROCESSING'
+           AND NOT EXISTS (SELECT 1 FROM staging.site_events s
+                            WHERE s.tenant_hk = r.tenant_hk AND s.raw_event_id = r.raw_event_id)
+    ), fields AS (
+        SELECT src.*,
+               CASE WHEN jsonb_typeof(p -> 'event_type') = 'string' THEN p ->> 'event_type' END AS event_type,
+               CASE WHEN jsonb_typeof(p -> 'page_url') = 'string' THEN btrim(p ->> 'page_url') END AS page_url_in,
+               coalesce(p -> 'timestamp', ed -> 'timestamp', ed -> 'event_timestamp') AS ts_in,
+               coalesce(util.json_text(ed -> 'title'), util.json_text(ed -> 'page_title'),
+                        util.json_text(p -> 'title'), util.json_text(p -> 'page_title')) AS title,
+               nullif(btrim(coalesce(util.json_text(p -> 'referrer'), util.json_text(p -> 'referrer_url'),
+                                     util.json_text(ed -> 'referrer'), util.json_text(ed -> 'referrer_url'),
+                                     util.json_text(ed -> 'page_referrer'))), '') AS referrer_in,
+               coalesce(util.json_text(p -> 'session_id'), util.json_text(ed -> 'session_id')) AS session_in,
+               coalesce(util.json_text(p -> 'visitor_id'), util.json_text(ed -> 'visitor_id')) AS visitor_in,
+               coalesce(util.json_text(p -> 'user_id'), util.json_text(ed -> 'user_id')) AS user_id
+          FROM src
+    ), parsed AS (
+        SELECT f.*, u.scheme, u.host, u.port, u.path, q.clean_query, q.tracking, ru.host AS ref_host,
+               staging.parse_event_time(f.ts_in) AS ts_parsed,
+               ua.device_type, ua.browser_name, ua.browser_version, ua.os_name, ua.os_version,
+               coalesce(ua.is_bot, staging.looks_automated(f.user_agent)) AS is_bot,
+               staging.client_key(f.session_in, ARRAY['sess_', 'session_'], 'sess_') AS client_session,
+               staging.client_key(f.visitor_in, ARRAY['visitor_'], 'visitor_') AS client_visitor
+          FROM fields f
+          LEFT JOIN LATERAL staging.url_parts(f.page_url_in) u ON true
+          LEFT JOIN LATERAL staging.url_parts(f.referrer_in) ru ON true
+          LEFT JOIN staging.user_agent_parsed ua
+                 ON ua.tenant_hk = f.tenant_hk AND ua.ua_hash = sha256(convert_to(f.user_agent, 'UTF8'))
+          LEFT JOIN LATERAL (
+                SELECT string_agg(kv, '&' ORDER BY ord)
+                           FILTER (WHERE NOT staging.is_tracking_param(split_part(kv, '=', 1))) AS clean_query,
+                       jsonb_object_agg(lower(split_part(kv, '=', 1)),
+                                        util.url_decode(CASE WHEN strpos(kv, '=') > 0
+                                                             THEN substr(kv, strpos(kv, '=') + 1) ELSE '' END))
+                           FILTER (WHERE staging.is_tracking_param(split_part(kv, '=', 1))) AS tracking
+                  FROM regexp_split_to_table(u.query, '&') WITH ORDINALITY AS t(kv, ord)
+                 WHERE kv <> '') q ON true
+    ), derived AS (
+        SELECT p.*,
+               CASE WHEN p.host IS NOT NULL THEN
+                        p.scheme || '://' || p.host
+                        || CASE WHEN p.port IS NULL OR (p.scheme, p.port) IN (('http', '80'), ('https', '443'))
+                                THEN '' ELSE ':' || p.port END
+                        || CASE WHEN p.path = '' THEN '/' ELSE p.path END
+                    WHEN p.page_url_in ~ '^/([^/]|$)' THEN split_part(split_part(p.page_url_in, '#', 1), '?', 1)
+               END AS page_key,
+               coalesce(p.ts_parsed, p.received_at) AS event_time,
+               coalesce(p.client_visitor, p.cookieless_key) AS visitor_key
+          FROM parsed p
+    ), findings AS (
+        SELECT d.raw_event_id, d.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
+          FROM derived d
+          CROSS JOIN LATERAL (VALUES
+            ('contract_violation', 'ERROR', 'event_type', 'event_type must be a non-empty string of at most 100 characters',
+             0.0, d.event_type IS NULL OR btrim(d.event_type) = '' OR length(d.event_type) > 100),
+            ('page_url_unparseable', 'ERROR', 'page_url', 'page_url is neither an absolute URL nor a path starting with /',
+             0.0, d.page_key IS NULL),
+            ('event_time_future', 'ERROR', 'timestamp', 'the event time is more than a day after the event was received',
+             0.0, d.ts_parsed > d.received_at + interval '1 day'),
+            ('session_id_format', 'ERROR', 'session_id', 'session_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
+             0.0, d.session_in IS NOT NULL AND d.client_session IS NULL),
+            ('visitor_id_format', 'ERROR', 'visitor_id', 'visitor_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
+             0.0, d.visitor_in IS NOT NULL AND d.client_visitor IS NULL),
+            ('missing_visitor', 'ERROR', 'visitor_id', 'no visitor_id and no cookieless visitor key',
+             0.0, d.visitor_in IS NULL AND d.visitor_key IS NULL),
+            ('bot_user_agent', 'SUSPICIOUS', 'user_agent', 'a crawler, headless browser or automation tool',
+             0.5, d.is_bot),
+            ('missing_user_agent', 'SUSPICIOUS', 'user_agent', 'no user agent was sent',
+             0.3, coalesce(d.user_agent, '') = ''),
+            ('event_time_unparseable', 'WARNING', 'timestamp', 'timestamp is neither ISO 8601 nor epoch time; the receipt time is used',
+             0.2, d.ts_in IS NOT NULL AND d.ts_in <> 'null'::jsonb AND d.ts_parsed IS NULL),
+            ('event_time_stale', 'WARNING', 'timestamp', 'the event time is more than 7 days before receipt',
+             0.1, d.ts_parsed < d.received_at - interval '7 days'),
+            ('relative_page_url', 'WARNING', 'page_url', 'page_url is a path without scheme and host',
+             0.1, d.page_key IS NOT NULL AND d.host IS NULL),
+            ('non_web_scheme', 'WARNING', 'page_url', 'page_url is neither http nor https',
+             0.1, d.scheme NOT IN ('http', 'https')),
+            ('missing_title', 'WARNING', 'event_data.title', 'a page view without a title',
+             0.05, d.event_type = 'page_view' AND d.title IS NULL),
+            ('referrer_unparseable', 'WARNING', 'referrer', 'the referrer is not an absolute URL',
+             0.05, d.referrer_in IS NOT NULL AND d.ref_host IS NULL)
+          ) AS f(rule, severity, field, reason, penalty, fired)
+         WHERE f.fired
+    ), verdict AS (
+        SELECT d.raw_event_id,
+               CASE WHEN bool_or(f.severity = 'ERROR') THEN 'INVALID'
+                    WHEN bool_or(f.severity = 'SUSPICIOUS') THEN 'SUSPICIOUS' ELSE 'VALID' END AS status,
+               CASE WHEN bool_or(f.severity = 'ERROR') THEN 0
+                    ELSE greatest(0, 1 - coalesce(sum(f.penalty), 0)) END AS score
+          FROM derived d LEFT JOIN findings f USING (raw_event_id)
+         GROUP BY d.raw_event_id
+    ), need AS (        -- events whose session must be derived (no usable client session id)
+        SELECT d.raw_event_id, d.visitor_key, d.event_time
+          FROM derived d JOIN verdict v USING (raw_event_id)
+         WHERE v.status <> 'INVALID' AND d.client_session IS NULL
+    ), prior AS (       -- each such visitor's most recent derived session from earlier batches
+        SELECT k.visitor_key, l.session_key AS prior_key, l.event_time AS prior_time
+          FROM (SELECT DISTINCT visitor_key FROM need) k
+          CROSS JOIN LATERAL (SELECT s.session_key, s.event_time FROM staging.site_events s
+                               WHERE s.tenant_hk = v_tenant AND s.visitor_key = k.visitor_key
+                                 AND s.session_source = 'derived' AND s.validation_status <> 'INVALID'
+                               ORDER BY s.event_time DESC LIMIT 1) l
+    ), flagged AS (     -- a new session starts after 30 minutes without events (midnight does not split)
+        SELECT n.*, pr.prior_key,
+               CASE WHEN lag(n.event_time) OVER w IS NULL
+                    THEN pr.prior_time IS NULL
+                         OR abs(extract(epoch FROM n.event_time - pr.prior_time)) > 1800
+                    ELSE n.event_time - lag(n.event_time) OVER w > interval '30 minutes' END AS starts_new
+          FROM need n LEFT JOIN prior pr USING (visitor_key)
+        WINDOW w AS (PARTITION BY n.visitor_key ORDER BY n.event_time, n.raw_event_id)
+    ), grouped AS (
+        SELECT f.*, sum(f.starts_new::int) OVER (PARTITION BY f.visitor_key
+                                                  ORDER BY f.event_time, f.raw_event_id) AS grp
+          FROM flagged f
+    ), sessions AS (    -- a derived session's key: visitor and start time, so replays give the same key
+        SELECT g.raw_event_id,
+               CASE WHEN g.grp = 0 THEN g.prior_key
+                    ELSE 'sess_' || left(encode(sha256(convert_to(g.visitor_key || '|' || to_char(
+                        first_value(g.event_time) OVER (PARTITION BY g.visitor_key, g.grp
+                                                        ORDER BY g.event_time, g.raw_event_id) AT TIME ZONE 'UTC',
+                        'YYYY-MM-DD"T"HH24:MI:SS.US'), 'UTF8')), 'hex'), 32) END AS session_key
+          FROM grouped g
+    ), ins AS (
+        INSERT INTO staging.site_events (
+            tenant_hk, raw_event_id, event_id, event_type, page_url, page_key, page_host, page_path, page_query,
+            page_title, referrer_url, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
+            tracking_params, session_key, session_source, visitor_key, visitor_source, user_id, device_type,
+            browser_name, browser_version, os_name, os_version, screen_resolution, viewport_size, language,
+            event_time, received_at, event_data, validation_status, quality_score, processing_duration_ms,
+            business_status)
+        SELECT d.tenant_hk, d.raw_event_id, d.event_id, left(d.event_type, 100),
+               left(d.page_key || coalesce('?' || nullif(d.clean_query, ''), ''), 4096), left(d.page_key, 2048),
+               d.host, nullif(d.path, ''), nullif(d.clean_query, ''), left(d.title, 1000), left(d.referrer_in, 2048),
+               d.ref_host,
+               left(coalesce(d.tracking ->> 'utm_source', util.json_text(d.ed -> 'utm_source')), 256),
+               left(coalesce(d.tracking ->> 'utm_medium', util.json_text(d.ed -> 'utm_medium')), 256),
+               left(coalesce(d.tracking ->> 'utm_campaign', util.json_text(d.ed -> 'utm_campaign')), 256),
+               left(coalesce(d.tracking ->> 'utm_term', util.json_text(d.ed -> 'utm_term')), 256),
+               left(coalesce(d.tracking ->> 'utm_content', util.json_text(d.ed -> 'utm_content')), 256),
+               d.tracking,
+               CASE WHEN v.status <> 'INVALID' THEN coalesce(d.client_session, s.session_key) END,
+               CASE WHEN v.status = 'INVALID' THEN NULL WHEN d.client_session IS NOT NULL THEN 'client' ELSE 'derived' END,
+               d.visitor_key,
+               CASE WHEN d.client_visitor IS NOT NULL THEN 'client' WHEN d.visitor_key IS NOT NULL THEN 'cookieless' END,
+               left(d.user_id, 256), d.device_type, d.browser_name, d.browser_version, d.os_name, d.os_version,
+               left(coalesce(util.json_text(d.ed -> 'screen_resolution'), util.json_text(d.ed -> 'screen')), 32),
+               left(coalesce(util.json_text(d.ed -> 'viewport_size'),
+                             util.json_text(d.ed -> 'viewport_width') || 'x' || util.json_text(d.ed -> 'viewport_height')), 32),
+               left(coalesce(util.json_text(d.ed -> 'language'), util.json_text(d.p -> 'language')), 35),
+               d.event_time, d.received_at, d.ed, v.status, v.score,
+               extract(epoch FROM clock_timestamp() - d.received_at) * 1000,
+               CASE WHEN v.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END
+          FROM derived d
+          JOIN verdict v USING (raw_event_id)
+          LEFT JOIN sessions s USING (raw_event_id)
+        ON CONFLICT DO NOTHING
+        RETURNING raw_event_id, validation_status
+    ), logged AS (
+        INSERT INTO staging.data_quality_log (tenant_hk, raw_event_id, event_id, rule, severity, field, reason, penalty)
+        SELECT v_tenant, f.raw_event_id, f.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
+          FROM findings f
+         WHERE f.raw_event_id IN (SELECT raw_event_id FROM ins)
+        RETURNING 1
+    ), done AS (
+        UPDATE raw.site_tracking_events r
+           SET processing_status = 'PROCESSED', processed_at = clock_timestamp(), last_error = NULL
+         WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (p_raw_event_ids)
+           AND r.processing_status = 'PROCESSING'
+        RETURNING 1
+    )
+    SELECT count(*) FILTER (WHERE i.validation_status = 'VALID')::integer,
+           count(*) FILTER (WHERE i.validation_status = 'SUSPICIOUS')::integer,
+           count(*) FILTER (WHERE i.validation_status = 'INVALID')::integer
+      FROM ins i;
+END
+$_$;
+
+CREATE FUNCTION staging.tenant_lock_key(p_tenant_hk bytea) RETURNS bigint
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN ((('x'::text || "left"(encode(p_tenant_hk, 'hex'::text), 15)))::bit(60))::bigint;
+
+CREATE FUNCTION staging.tenants_with_pending_work() RETURNS TABLE(tenant_hk bytea, raw_pending boolean, business_pending boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT t.tenant_hk,
+           EXISTS (SELECT 1 FROM raw.site_tracking_events e
+                    WHERE e.tenant_hk = t.tenant_hk AND e.processing_status = 'PENDING'),
+           EXISTS (SELECT 1 FROM staging.site_events s
+                    WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING')
+      FROM auth.tenant_h t
+     WHERE EXISTS (SELECT 1 FROM raw.site_tracking_events e
+                    WHERE e.tenant_hk = t.tenant_hk AND e.processing_status = 'PENDING')
+        OR EXISTS (SELECT 1 FROM staging.site_events s
+                    WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING')
+$$;
+
+CREATE FUNCTION staging.trigger_pipeline_now() RETURNS jsonb
+    LANGUAGE sql
+    AS $$
+    SELECT jsonb_build_object('triggered_at', now(), 'results', to_jsonb(r))
+      FROM staging.process_complete_pipeline(1000) r
+$$;
+
+CREATE FUNCTION staging.url_parts(p_url text, OUT scheme text, OUT host text, OUT port text, OUT path text, OUT query text) RETURNS record
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $_$
+    SELECT lower(m[1]), lower(m[2]), m[3], m[4], m[5]
+      FROM (SELECT regexp_match(btrim(p_url),
+                   '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m) r
+$_$;
+
 CREATE FUNCTION util.current_tenant_hk() RETURNS bytea
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN decode(NULLIF(current_setting('onevault.tenant_hk'::text, true), ''::text), 'hex'::text);
@@ -226,9 +973,44 @@ CREATE FUNCTION util.hub_hk(p_tenant_id text, p_business_key text) RETURNS bytea
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN util.hash_text(((util.hk_part(p_tenant_id, true) || '||'::text) || util.hk_part(p_business_key, false)));
 
+CREATE FUNCTION util.json_text(p_value jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE jsonb_typeof(p_value) WHEN 'string'::text THEN (p_value #>> '{}'::text[]) WHEN 'number'::text THEN (p_value)::text WHEN 'boolean'::text THEN (p_value)::text ELSE NULL::text END;
+
+CREATE FUNCTION util.link_hk(p_tenant_id text, p_key_a text, p_key_b text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN util.hash_text(((((util.hk_part(p_tenant_id, true) || '||'::text) || util.hk_part(p_key_a, false)) || '||'::text) || util.hk_part(p_key_b, false)));
+
 CREATE FUNCTION util.tenant_hk(p_tenant_id text) RETURNS bytea
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN util.hash_text(util.hk_part(p_tenant_id, true));
+
+CREATE FUNCTION util.ts_text(p_value timestamp with time zone) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN to_char((p_value AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'::text);
+
+CREATE FUNCTION util.url_decode(p_value text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    AS $_$
+DECLARE
+    v_bytes bytea := ''::bytea;
+    v_token text;
+BEGIN
+    IF p_value IS NULL OR p_value !~ '[%+]' THEN
+        RETURN p_value;
+    END IF;
+    BEGIN
+        FOR v_token IN SELECT m[1] FROM regexp_matches(replace(p_value, '+', ' '), '(%[0-9A-Fa-f]{2}|[^%]+|%)', 'g') AS m
+        LOOP
+            v_bytes := v_bytes || CASE WHEN v_token ~ '^%[0-9A-Fa-f]{2}$' THEN decode(substr(v_token, 2), 'hex')
+                                       ELSE convert_to(v_token, 'UTF8') END;
+        END LOOP;
+        RETURN convert_from(v_bytes, 'UTF8');
+    EXCEPTION WHEN OTHERS THEN
+        RETURN p_value;
+    END;
+END
+$_$;
 
 CREATE TABLE auth.tenant_h (
     tenant_hk bytea NOT NULL,
@@ -260,6 +1042,191 @@ CREATE TABLE auth.visitor_salt (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT visitor_salt_salt_check CHECK ((octet_length(salt) = 32))
 );
+
+CREATE TABLE business.site_event_details_s (
+    tenant_hk bytea NOT NULL,
+    site_event_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    hashdiff bytea NOT NULL,
+    record_source text NOT NULL,
+    event_type text NOT NULL,
+    event_time timestamp with time zone NOT NULL,
+    page_url text,
+    page_title text,
+    referrer_url text,
+    referrer_host text,
+    utm_source text,
+    utm_medium text,
+    utm_campaign text,
+    utm_term text,
+    utm_content text,
+    device_type text,
+    browser_name text,
+    browser_version text,
+    os_name text,
+    os_version text,
+    screen_resolution text,
+    viewport_size text,
+    language text,
+    user_id text,
+    validation_status text NOT NULL,
+    quality_score numeric(3,2) NOT NULL,
+    event_data jsonb NOT NULL
+);
+
+ALTER TABLE ONLY business.site_event_details_s FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_event_h (
+    tenant_hk bytea NOT NULL,
+    site_event_hk bytea NOT NULL,
+    site_event_bk text NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL,
+    CONSTRAINT site_event_h_bk_format CHECK ((site_event_bk ~ '^evt_[A-Za-z0-9_.:-]+$'::text))
+);
+
+ALTER TABLE ONLY business.site_event_h FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_event_page_l (
+    tenant_hk bytea NOT NULL,
+    site_event_page_hk bytea NOT NULL,
+    site_event_hk bytea NOT NULL,
+    site_page_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL
+);
+
+ALTER TABLE ONLY business.site_event_page_l FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_event_session_l (
+    tenant_hk bytea NOT NULL,
+    site_event_session_hk bytea NOT NULL,
+    site_event_hk bytea NOT NULL,
+    site_session_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL
+);
+
+ALTER TABLE ONLY business.site_event_session_l FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_event_visitor_l (
+    tenant_hk bytea NOT NULL,
+    site_event_visitor_hk bytea NOT NULL,
+    site_event_hk bytea NOT NULL,
+    site_visitor_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL
+);
+
+ALTER TABLE ONLY business.site_event_visitor_l FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_page_details_s (
+    tenant_hk bytea NOT NULL,
+    site_page_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    hashdiff bytea NOT NULL,
+    record_source text NOT NULL,
+    page_url text NOT NULL,
+    page_host text,
+    page_path text,
+    page_title text
+);
+
+ALTER TABLE ONLY business.site_page_details_s FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_page_h (
+    tenant_hk bytea NOT NULL,
+    site_page_hk bytea NOT NULL,
+    site_page_bk text NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL,
+    CONSTRAINT site_page_h_bk_format CHECK (((length(btrim(site_page_bk)) >= 1) AND (length(btrim(site_page_bk)) <= 2048)))
+);
+
+ALTER TABLE ONLY business.site_page_h FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_session_details_s (
+    tenant_hk bytea NOT NULL,
+    site_session_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    hashdiff bytea NOT NULL,
+    record_source text NOT NULL,
+    session_start timestamp with time zone NOT NULL,
+    session_end timestamp with time zone NOT NULL,
+    page_views integer NOT NULL,
+    event_count integer NOT NULL,
+    duration_seconds integer NOT NULL,
+    entry_page_url text,
+    exit_page_url text,
+    is_bounce boolean NOT NULL,
+    referrer_url text,
+    referrer_host text,
+    utm_source text,
+    utm_medium text,
+    utm_campaign text,
+    utm_term text,
+    utm_content text,
+    device_type text,
+    browser_name text,
+    os_name text,
+    session_source text NOT NULL,
+    CONSTRAINT site_session_details_s_duration_seconds_check CHECK ((duration_seconds >= 0)),
+    CONSTRAINT site_session_details_s_event_count_check CHECK ((event_count >= 0)),
+    CONSTRAINT site_session_details_s_page_views_check CHECK ((page_views >= 0))
+);
+
+ALTER TABLE ONLY business.site_session_details_s FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_session_h (
+    tenant_hk bytea NOT NULL,
+    site_session_hk bytea NOT NULL,
+    site_session_bk text NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL,
+    CONSTRAINT site_session_h_bk_format CHECK ((site_session_bk ~ '^(sess|session)_[A-Za-z0-9_.:@-]+$'::text))
+);
+
+ALTER TABLE ONLY business.site_session_h FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_session_visitor_l (
+    tenant_hk bytea NOT NULL,
+    site_session_visitor_hk bytea NOT NULL,
+    site_session_hk bytea NOT NULL,
+    site_visitor_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL
+);
+
+ALTER TABLE ONLY business.site_session_visitor_l FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_visitor_details_s (
+    tenant_hk bytea NOT NULL,
+    site_visitor_hk bytea NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    hashdiff bytea NOT NULL,
+    record_source text NOT NULL,
+    visitor_source text NOT NULL,
+    first_seen timestamp with time zone NOT NULL,
+    user_id text,
+    device_type text,
+    browser_name text,
+    os_name text,
+    language text,
+    screen_resolution text
+);
+
+ALTER TABLE ONLY business.site_visitor_details_s FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE business.site_visitor_h (
+    tenant_hk bytea NOT NULL,
+    site_visitor_hk bytea NOT NULL,
+    site_visitor_bk text NOT NULL,
+    load_dts timestamp with time zone NOT NULL,
+    record_source text NOT NULL,
+    CONSTRAINT site_visitor_h_bk_format CHECK ((site_visitor_bk ~ '^visitor_[A-Za-z0-9_.:@-]+$'::text))
+);
+
+ALTER TABLE ONLY business.site_visitor_h FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE raw.site_tracking_events_audit (
     tenant_hk bytea NOT NULL,
@@ -295,6 +1262,123 @@ ALTER TABLE raw.site_tracking_events ALTER COLUMN raw_event_id ADD GENERATED ALW
     CACHE 1
 );
 
+CREATE TABLE staging.data_quality_log (
+    tenant_hk bytea NOT NULL,
+    log_id bigint NOT NULL,
+    raw_event_id bigint NOT NULL,
+    event_id text NOT NULL,
+    rule text NOT NULL,
+    severity text NOT NULL,
+    field text,
+    reason text NOT NULL,
+    penalty numeric(3,2) DEFAULT 0 NOT NULL,
+    logged_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT data_quality_log_severity_check CHECK ((severity = ANY (ARRAY['ERROR'::text, 'SUSPICIOUS'::text, 'WARNING'::text]))),
+    CONSTRAINT data_quality_log_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32))
+);
+
+ALTER TABLE ONLY staging.data_quality_log FORCE ROW LEVEL SECURITY;
+
+ALTER TABLE staging.data_quality_log ALTER COLUMN log_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME staging.data_quality_log_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+CREATE TABLE staging.site_events (
+    tenant_hk bytea NOT NULL,
+    raw_event_id bigint NOT NULL,
+    event_id text NOT NULL,
+    event_type text,
+    page_url text,
+    page_key text,
+    page_host text,
+    page_path text,
+    page_query text,
+    page_title text,
+    referrer_url text,
+    referrer_host text,
+    utm_source text,
+    utm_medium text,
+    utm_campaign text,
+    utm_term text,
+    utm_content text,
+    tracking_params jsonb,
+    session_key text,
+    session_source text,
+    visitor_key text,
+    visitor_source text,
+    user_id text,
+    device_type text,
+    browser_name text,
+    browser_version text,
+    os_name text,
+    os_version text,
+    screen_resolution text,
+    viewport_size text,
+    language text,
+    event_time timestamp with time zone NOT NULL,
+    received_at timestamp with time zone NOT NULL,
+    event_data jsonb DEFAULT '{}'::jsonb NOT NULL,
+    validation_status text NOT NULL,
+    quality_score numeric(3,2) NOT NULL,
+    processing_duration_ms numeric(12,3) NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    business_status text DEFAULT 'PENDING'::text NOT NULL,
+    business_attempts integer DEFAULT 0 NOT NULL,
+    business_error text,
+    business_loaded_at timestamp with time zone,
+    record_source text DEFAULT 'onevault.pipeline'::text NOT NULL,
+    CONSTRAINT site_events_business_status_check CHECK ((business_status = ANY (ARRAY['PENDING'::text, 'LOADED'::text, 'SKIPPED'::text, 'ERROR'::text]))),
+    CONSTRAINT site_events_quality_score_check CHECK (((quality_score >= (0)::numeric) AND (quality_score <= (1)::numeric))),
+    CONSTRAINT site_events_session_source_check CHECK ((session_source = ANY (ARRAY['client'::text, 'derived'::text]))),
+    CONSTRAINT site_events_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32)),
+    CONSTRAINT site_events_validation_status_check CHECK ((validation_status = ANY (ARRAY['VALID'::text, 'INVALID'::text, 'SUSPICIOUS'::text]))),
+    CONSTRAINT site_events_visitor_source_check CHECK ((visitor_source = ANY (ARRAY['client'::text, 'cookieless'::text])))
+);
+
+ALTER TABLE ONLY staging.site_events FORCE ROW LEVEL SECURITY;
+
+CREATE VIEW staging.pipeline_dashboard WITH (security_invoker='true') AS
+ SELECT r.tenant_hk,
+    r.raw_event_id,
+    r.event_id,
+    (r.raw_payload ->> 'event_type'::text) AS event_type,
+    r.received_at AS raw_created_at,
+    r.processing_status AS raw_status,
+    r.attempts,
+    r.last_error,
+    s.validation_status,
+    s.quality_score,
+    s.business_status,
+    s.processing_duration_ms,
+    s.created_at AS staged_at,
+    s.business_loaded_at
+   FROM (raw.site_tracking_events r
+     LEFT JOIN staging.site_events s ON (((s.tenant_hk = r.tenant_hk) AND (s.raw_event_id = r.raw_event_id))));
+
+CREATE TABLE staging.user_agent_parsed (
+    tenant_hk bytea NOT NULL,
+    ua_hash bytea NOT NULL,
+    user_agent text NOT NULL,
+    device_type text NOT NULL,
+    browser_name text,
+    browser_version text,
+    os_name text,
+    os_version text,
+    is_bot boolean NOT NULL,
+    parsed_by text NOT NULL,
+    parsed_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT user_agent_parsed_device_type_check CHECK ((device_type = ANY (ARRAY['desktop'::text, 'mobile'::text, 'tablet'::text, 'bot'::text, 'other'::text]))),
+    CONSTRAINT user_agent_parsed_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32)),
+    CONSTRAINT user_agent_parsed_ua_hash_check CHECK ((octet_length(ua_hash) = 32))
+);
+
+ALTER TABLE ONLY staging.user_agent_parsed FORCE ROW LEVEL SECURITY;
+
 ALTER TABLE ONLY auth.tenant_h
     ADD CONSTRAINT tenant_h_pk PRIMARY KEY (tenant_hk);
 
@@ -303,6 +1387,42 @@ ALTER TABLE ONLY auth.tenant_s
 
 ALTER TABLE ONLY auth.visitor_salt
     ADD CONSTRAINT visitor_salt_pk PRIMARY KEY (salt_day);
+
+ALTER TABLE ONLY business.site_event_details_s
+    ADD CONSTRAINT site_event_details_s_pk PRIMARY KEY (tenant_hk, site_event_hk, load_dts);
+
+ALTER TABLE ONLY business.site_event_h
+    ADD CONSTRAINT site_event_h_pk PRIMARY KEY (tenant_hk, site_event_hk);
+
+ALTER TABLE ONLY business.site_event_page_l
+    ADD CONSTRAINT site_event_page_l_pk PRIMARY KEY (tenant_hk, site_event_page_hk);
+
+ALTER TABLE ONLY business.site_event_session_l
+    ADD CONSTRAINT site_event_session_l_pk PRIMARY KEY (tenant_hk, site_event_session_hk);
+
+ALTER TABLE ONLY business.site_event_visitor_l
+    ADD CONSTRAINT site_event_visitor_l_pk PRIMARY KEY (tenant_hk, site_event_visitor_hk);
+
+ALTER TABLE ONLY business.site_page_details_s
+    ADD CONSTRAINT site_page_details_s_pk PRIMARY KEY (tenant_hk, site_page_hk, load_dts);
+
+ALTER TABLE ONLY business.site_page_h
+    ADD CONSTRAINT site_page_h_pk PRIMARY KEY (tenant_hk, site_page_hk);
+
+ALTER TABLE ONLY business.site_session_details_s
+    ADD CONSTRAINT site_session_details_s_pk PRIMARY KEY (tenant_hk, site_session_hk, load_dts);
+
+ALTER TABLE ONLY business.site_session_h
+    ADD CONSTRAINT site_session_h_pk PRIMARY KEY (tenant_hk, site_session_hk);
+
+ALTER TABLE ONLY business.site_session_visitor_l
+    ADD CONSTRAINT site_session_visitor_l_pk PRIMARY KEY (tenant_hk, site_session_visitor_hk);
+
+ALTER TABLE ONLY business.site_visitor_details_s
+    ADD CONSTRAINT site_visitor_details_s_pk PRIMARY KEY (tenant_hk, site_visitor_hk, load_dts);
+
+ALTER TABLE ONLY business.site_visitor_h
+    ADD CONSTRAINT site_visitor_h_pk PRIMARY KEY (tenant_hk, site_visitor_hk);
 
 ALTER TABLE ONLY raw.site_tracking_events_audit
     ADD CONSTRAINT site_tracking_events_audit_pk PRIMARY KEY (tenant_hk, audit_id);
@@ -313,7 +1433,29 @@ ALTER TABLE ONLY raw.site_tracking_events
 ALTER TABLE ONLY raw.site_tracking_events
     ADD CONSTRAINT site_tracking_events_pk PRIMARY KEY (tenant_hk, raw_event_id);
 
+ALTER TABLE ONLY staging.data_quality_log
+    ADD CONSTRAINT data_quality_log_pk PRIMARY KEY (tenant_hk, log_id);
+
+ALTER TABLE ONLY staging.site_events
+    ADD CONSTRAINT site_events_event_id_uq UNIQUE (tenant_hk, event_id);
+
+ALTER TABLE ONLY staging.site_events
+    ADD CONSTRAINT site_events_pk PRIMARY KEY (tenant_hk, raw_event_id);
+
+ALTER TABLE ONLY staging.user_agent_parsed
+    ADD CONSTRAINT user_agent_parsed_pk PRIMARY KEY (tenant_hk, ua_hash);
+
 CREATE INDEX site_tracking_events_pending_ix ON raw.site_tracking_events USING btree (tenant_hk, raw_event_id) WHERE (processing_status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text]));
+
+CREATE INDEX data_quality_log_event_ix ON staging.data_quality_log USING btree (tenant_hk, raw_event_id);
+
+CREATE INDEX site_events_business_queue_ix ON staging.site_events USING btree (tenant_hk, raw_event_id) WHERE (business_status = 'PENDING'::text);
+
+CREATE INDEX site_events_received_ix ON staging.site_events USING btree (tenant_hk, received_at);
+
+CREATE INDEX site_events_session_ix ON staging.site_events USING btree (tenant_hk, session_key) WHERE (validation_status <> 'INVALID'::text);
+
+CREATE INDEX site_events_visitor_time_ix ON staging.site_events USING btree (tenant_hk, visitor_key, event_time) WHERE ((session_source = 'derived'::text) AND (validation_status <> 'INVALID'::text));
 
 ALTER TABLE auth.tenant_h ENABLE ROW LEVEL SECURITY;
 
@@ -323,6 +1465,54 @@ CREATE POLICY tenant_isolation ON auth.tenant_s USING ((tenant_hk = util.current
 
 ALTER TABLE auth.tenant_s ENABLE ROW LEVEL SECURITY;
 
+ALTER TABLE business.site_event_details_s ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_event_h ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_event_page_l ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_event_session_l ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_event_visitor_l ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_page_details_s ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_page_h ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_session_details_s ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_session_h ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_session_visitor_l ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_visitor_details_s ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE business.site_visitor_h ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON business.site_event_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_event_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_event_page_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_event_session_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_event_visitor_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_page_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_page_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_session_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_session_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_session_visitor_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_visitor_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON business.site_visitor_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
 ALTER TABLE raw.site_tracking_events ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE raw.site_tracking_events_audit ENABLE ROW LEVEL SECURITY;
@@ -331,22 +1521,79 @@ CREATE POLICY tenant_isolation ON raw.site_tracking_events USING ((tenant_hk = u
 
 CREATE POLICY tenant_isolation ON raw.site_tracking_events_audit USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
 
+ALTER TABLE staging.data_quality_log ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE staging.site_events ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON staging.data_quality_log USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON staging.site_events USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON staging.user_agent_parsed USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+ALTER TABLE staging.user_agent_parsed ENABLE ROW LEVEL SECURITY;
+
 GRANT USAGE ON SCHEMA api TO onevault_app;
 
 GRANT USAGE ON SCHEMA auth TO onevault_app;
+GRANT USAGE ON SCHEMA auth TO onevault_queue;
+
+GRANT USAGE ON SCHEMA business TO onevault_app;
 
 GRANT USAGE ON SCHEMA raw TO onevault_app;
+GRANT USAGE ON SCHEMA raw TO onevault_queue;
+
+GRANT USAGE ON SCHEMA staging TO onevault_app;
+GRANT USAGE ON SCHEMA staging TO onevault_queue;
 
 GRANT USAGE ON SCHEMA util TO onevault_app;
 
 GRANT SELECT,INSERT,UPDATE ON TABLE raw.site_tracking_events TO onevault_app;
+GRANT SELECT ON TABLE raw.site_tracking_events TO onevault_queue;
+
+REVOKE ALL ON FUNCTION staging.tenants_with_pending_work() FROM PUBLIC;
+GRANT ALL ON FUNCTION staging.tenants_with_pending_work() TO onevault_app;
 
 REVOKE ALL ON PROCEDURE util.enable_tenant_rls(IN p_table regclass) FROM PUBLIC;
 
 GRANT SELECT ON TABLE auth.tenant_h TO onevault_app;
+GRANT SELECT ON TABLE auth.tenant_h TO onevault_queue;
 
 GRANT SELECT ON TABLE auth.tenant_s TO onevault_app;
 
 GRANT SELECT,INSERT,DELETE ON TABLE auth.visitor_salt TO onevault_app;
 
+GRANT SELECT,INSERT ON TABLE business.site_event_details_s TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_event_h TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_event_page_l TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_event_session_l TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_event_visitor_l TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_page_details_s TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_page_h TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_session_details_s TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_session_h TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_session_visitor_l TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_visitor_details_s TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE business.site_visitor_h TO onevault_app;
+
 GRANT SELECT,INSERT ON TABLE raw.site_tracking_events_audit TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE staging.data_quality_log TO onevault_app;
+
+GRANT SELECT,INSERT,UPDATE ON TABLE staging.site_events TO onevault_app;
+GRANT SELECT ON TABLE staging.site_events TO onevault_queue;
+
+GRANT SELECT ON TABLE staging.pipeline_dashboard TO onevault_app;
+
+GRANT SELECT,INSERT ON TABLE staging.user_agent_parsed TO onevault_app;

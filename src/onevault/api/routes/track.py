@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from onevault.api.auth import Caller, authenticate
 from onevault.api.responses import json_response
-from onevault.api.schemas import ERROR_RESPONSES, TrackAccepted, TrackEvent
+from onevault.api.schemas import ERROR_RESPONSES, TrackAccepted, TrackCompleted, TrackEvent
 from onevault.api.state import AppState, app_state
 from onevault.db.errors import translated
 from onevault.db.queries import query
@@ -17,7 +17,9 @@ from onevault.db.tenancy import async_tenant_transaction
 from onevault.errors import OneVaultError, PayloadTooLarge
 from onevault.ingest.contract import Event, parse_event
 from onevault.ingest.privacy import client_address
-from onevault.ingest.writer import RawWrite
+from onevault.ingest.writer import RawWrite, WriteResult
+from onevault.pipeline import monitoring
+from onevault.pipeline.runner import agent_params
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 AuthenticatedCaller = Annotated[Caller, Depends(authenticate)]
@@ -37,18 +39,87 @@ _BODY_DOC = {
 )
 async def track_async(request: Request, caller: AuthenticatedCaller) -> Response:
     """Store one event in the raw layer and answer once it is committed; the pipeline processes it later."""
+    result = await _store(request, caller)
+    body = {"success": True, "event_id": result.event_id, "processing_status": "queued", "duplicate": result.duplicate}
+    return json_response(body, 202)
+
+
+@router.post("", response_model=TrackCompleted, responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC)
+async def track(request: Request, caller: AuthenticatedCaller) -> Response:
+    """Store one event, then take it through staging and the business layer before answering."""
+    result = await _store(request, caller)
+    state = app_state(request)
+    user_agent = request.headers.get("user-agent", "")[:1024]
+    with translated():
+        async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
+            if user_agent:
+                await conn.execute(query("insert_parsed_user_agents"), agent_params([user_agent]))
+            row = await (await conn.execute(query("process_event_now"), (result.event_id,))).fetchone()
+    assert row is not None
+    body = {
+        "success": True,
+        "event_id": result.event_id,
+        "processing_status": "completed",
+        "duplicate": result.duplicate,
+        "pipeline_results": row[0],
+    }
+    return json_response(body)
+
+
+@router.get("/status", responses=ERROR_RESPONSES)
+async def track_status(request: Request, caller: AuthenticatedCaller) -> Response:
+    """The caller's queue per layer, its ten most recent events, and data quality over 24 hours."""
+    with translated():
+        async with async_tenant_transaction(app_state(request).pool, caller.tenant_hk) as conn:
+            body = await monitoring.status(conn)
+    return json_response(body)
+
+
+@router.post("/process", responses=ERROR_RESPONSES)
+async def track_process(
+    request: Request,
+    caller: AuthenticatedCaller,
+    batch_size: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+    max_batches: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Response:
+    """Run the pipeline for the caller's tenant now, batch after batch until nothing waits."""
+    state = app_state(request)
+    totals: dict[str, Any] = {"raw_to_staging": 0, "staging_to_business": 0, "errors": 0, "batches": 0}
+    with translated():
+        for _ in range(max_batches):
+            async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
+                row = await (await conn.execute(query("process_complete_pipeline"), (batch_size,))).fetchone()
+            assert row is not None
+            if row[0] == 0:
+                break
+            totals["batches"] += 1
+            totals["raw_to_staging"] += row[1]
+            totals["staging_to_business"] += row[2]
+            totals["errors"] += row[4]
+        async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
+            remaining = (await monitoring.status(conn, recent=0))["pipeline_status"]
+    return json_response({"success": True, **totals, "remaining": remaining})
+
+
+@router.get("/dashboard", responses=ERROR_RESPONSES)
+async def track_dashboard(
+    request: Request, caller: AuthenticatedCaller, hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24
+) -> Response:
+    """Event counts by type and hour, quality, processing states, throughput and error rate."""
+    with translated():
+        async with async_tenant_transaction(app_state(request).pool, caller.tenant_hk) as conn:
+            body = await monitoring.dashboard(conn, hours)
+    return json_response(body)
+
+
+async def _store(request: Request, caller: Caller) -> WriteResult:
+    """Check the event and commit it to the raw layer (group commit); returns once it is durable."""
     state = app_state(request)
     event = await _accept_event(request, state, caller)
-    write = RawWrite(
-        event,
-        client_address(request.client.host if request.client else None),
-        request.headers.get("user-agent", "")[:1024] or None,
-    )
+    ip = client_address(request.client.host if request.client else None)
+    write = RawWrite(event, ip, request.headers.get("user-agent", "")[:1024] or None)
     [result] = await state.writer.write(caller.tenant_hk, [write])
-    return json_response(
-        {"success": True, "event_id": result.event_id, "processing_status": "queued", "duplicate": result.duplicate},
-        202,
-    )
+    return result
 
 
 async def _accept_event(request: Request, state: AppState, caller: Caller) -> Event:

@@ -7,6 +7,17 @@ BEGIN
 END
 $$;
 
+-- name: create_queue_role_if_missing
+-- Owns only staging.tenants_with_pending_work(): it may read past row-level security to say which
+-- tenants have work waiting, and nothing can log in as it.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'onevault_queue') THEN
+        CREATE ROLE onevault_queue NOLOGIN BYPASSRLS;
+    END IF;
+END
+$$;
+
 -- name: assert_app_role
 ALTER ROLE onevault_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
     PASSWORD {password};

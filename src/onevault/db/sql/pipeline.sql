@@ -1,0 +1,45 @@
+-- name: try_tenant_lock
+-- One pipeline batch per tenant at a time (sessions are derived in event order).
+SELECT pg_try_advisory_xact_lock(staging.tenant_lock_key(util.current_tenant_hk()));
+
+-- name: tenants_with_pending_work
+SELECT tenant_hk, raw_pending, business_pending FROM staging.tenants_with_pending_work();
+
+-- name: unparsed_user_agents
+-- Distinct agents of the next pending events of the current tenant that have not been parsed yet.
+SELECT DISTINCT r.user_agent
+  FROM (SELECT user_agent FROM raw.site_tracking_events
+         WHERE tenant_hk = util.current_tenant_hk() AND processing_status = 'PENDING'
+         ORDER BY raw_event_id LIMIT %(limit)s) r
+ WHERE r.user_agent IS NOT NULL AND r.user_agent <> ''
+   AND NOT EXISTS (SELECT 1 FROM staging.user_agent_parsed p
+                    WHERE p.tenant_hk = util.current_tenant_hk()
+                      AND p.ua_hash = sha256(convert_to(r.user_agent, 'UTF8')));
+
+-- name: insert_parsed_user_agents
+INSERT INTO staging.user_agent_parsed
+       (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name, os_version, is_bot,
+        parsed_by)
+SELECT util.current_tenant_hk(), sha256(convert_to(u.ua, 'UTF8')), u.ua, u.device, u.browser, u.browser_version,
+       u.os, u.os_version, u.is_bot, %(parsed_by)s
+  FROM unnest(%(uas)s::text[], %(devices)s::text[], %(browsers)s::text[], %(browser_versions)s::text[],
+              %(oss)s::text[], %(os_versions)s::text[], %(bots)s::boolean[])
+       AS u(ua, device, browser, browser_version, os, os_version, is_bot)
+ON CONFLICT DO NOTHING;
+
+-- name: process_complete_pipeline
+SELECT total_processed, raw_to_staging_count, staging_to_business_count, total_success_count,
+       total_error_count, processing_summary
+  FROM staging.process_complete_pipeline(%s);
+
+-- name: process_event_now
+SELECT staging.process_event_now(%s);
+
+-- name: rotate_visitor_salts
+SELECT auth.rotate_visitor_salts();
+
+-- name: pipeline_status
+SELECT status_type, metric_name, metric_value, last_updated FROM staging.get_pipeline_status();
+
+-- name: listen_raw_events
+LISTEN onevault_raw_events;

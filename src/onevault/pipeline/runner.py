@@ -1,0 +1,90 @@
+"""One pipeline batch for one tenant, and draining every tenant: the work the worker and the CLI share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from onevault.db.queries import query
+from onevault.db.tenancy import tenant_transaction
+from onevault.pipeline.useragents import parse_agent
+
+PARSER_NAME = "ua-parser"
+
+
+@dataclass
+class BatchResult:
+    staged: int = 0
+    loaded: int = 0
+    errors: int = 0
+
+    def add(self, other: BatchResult) -> None:
+        self.staged += other.staged
+        self.loaded += other.loaded
+        self.errors += other.errors
+
+    @property
+    def total(self) -> int:
+        return self.staged + self.loaded
+
+
+def agent_params(agents: Iterable[str]) -> dict[str, Any]:
+    """Parameters of the `insert_parsed_user_agents` query for these agents."""
+    unique = sorted({a for a in agents if a})
+    parsed = [parse_agent(a) for a in unique]
+    return {
+        "uas": unique,
+        "devices": [p.device_type for p in parsed],
+        "browsers": [p.browser_name for p in parsed],
+        "browser_versions": [p.browser_version for p in parsed],
+        "oss": [p.os_name for p in parsed],
+        "os_versions": [p.os_version for p in parsed],
+        "bots": [p.is_bot for p in parsed],
+        "parsed_by": PARSER_NAME,
+    }
+
+
+def parse_pending_user_agents(conn: psycopg.Connection, limit: int) -> int:
+    """Parse the agents of the tenant's next `limit` pending events that are not parsed yet."""
+    agents = [row[0] for row in conn.execute(query("unparsed_user_agents"), {"limit": limit})]
+    if agents:
+        conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
+    return len(agents)
+
+
+def run_tenant_batch(conn: psycopg.Connection, tenant_hk: bytes, batch_size: int) -> BatchResult | None:
+    """One batch of the tenant through staging and business, in one transaction; None if another worker
+    holds the tenant right now."""
+    with tenant_transaction(conn, tenant_hk):
+        locked = conn.execute(query("try_tenant_lock")).fetchone()
+        if not locked or not locked[0]:
+            return None
+        parse_pending_user_agents(conn, batch_size)
+        row = conn.execute(query("process_complete_pipeline"), (batch_size,)).fetchone()
+    assert row is not None
+    return BatchResult(staged=row[1], loaded=row[2], errors=row[4])
+
+
+def tenants_with_work(conn: psycopg.Connection) -> list[bytes]:
+    with conn.transaction():
+        return [bytes(row[0]) for row in conn.execute(query("tenants_with_pending_work"))]
+
+
+def drain_once(
+    conn: psycopg.Connection,
+    batch_size: int,
+    tenants: list[bytes] | None = None,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> BatchResult:
+    """One batch for each tenant that has work (or each of `tenants`); returns what was done."""
+    done = BatchResult()
+    for tenant_hk in tenants_with_work(conn) if tenants is None else tenants:
+        result = run_tenant_batch(conn, tenant_hk, batch_size)
+        if result is not None:
+            done.add(result)
+            if on_batch is not None:
+                on_batch(result)
+    return done
