@@ -132,8 +132,11 @@ CREATE FUNCTION raw.get_raw_events_for_processing(p_batch_size integer DEFAULT 1
     WITH claim AS (
         SELECT tenant_hk, raw_event_id
           FROM raw.site_tracking_events
-         WHERE processing_status = 'PENDING'
-            OR (processing_status = 'PROCESSING' AND claimed_at < now() - interval '5 minutes')
+         WHERE (processing_status = 'PENDING'
+                OR (processing_status = 'PROCESSING' AND claimed_at < now() - interval '5 minutes'))
+           -- explicit as well as by policy: an admin session that bypasses row-level security but has a
+           -- tenant set must still claim that tenant's events only
+           AND (util.current_tenant_hk() IS NULL OR tenant_hk = util.current_tenant_hk())
          ORDER BY tenant_hk, raw_event_id
          LIMIT greatest(p_batch_size, 0)
            FOR UPDATE SKIP LOCKED
@@ -143,6 +146,15 @@ CREATE FUNCTION raw.get_raw_events_for_processing(p_batch_size integer DEFAULT 1
       FROM claim
      WHERE e.tenant_hk = claim.tenant_hk AND e.raw_event_id = claim.raw_event_id
     RETURNING e.*
+$$;
+
+CREATE FUNCTION raw.notify_new_events() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('onevault_raw_events', '');
+    RETURN NULL;
+END
 $$;
 
 CREATE FUNCTION raw.truncate_ip(p_ip inet) RETURNS inet
@@ -216,9 +228,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION staging.client_key(p_id text, p_prefixes text[], p_prefix text) RETURNS text
+CREATE FUNCTION staging.client_key(p_id text, p_prefix_pattern text, p_prefix text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN CASE WHEN ((p_id IS NULL) OR (p_id !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$'::text)) THEN NULL::text WHEN (EXISTS (SELECT 1 FROM unnest(client_key.p_prefixes) x(x) WHERE starts_with(client_key.p_id, x.x))) THEN p_id ELSE (p_prefix || p_id) END;
+    RETURN CASE WHEN ((p_id IS NULL) OR (p_id !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$'::text)) THEN NULL::text WHEN (p_id ~ p_prefix_pattern) THEN p_id ELSE (p_prefix || p_id) END;
 
 CREATE FUNCTION staging.get_pipeline_status() RETURNS TABLE(status_type text, metric_name text, metric_value numeric, last_updated timestamp with time zone)
     LANGUAGE sql STABLE
@@ -273,18 +285,15 @@ BEGIN
     IF v_tenant_id IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS business_batch (
-        raw_event_id bigint, event_time timestamptz,
-        event_bk text, event_hk bytea, session_bk text, session_hk bytea,
-        visitor_bk text, visitor_hk bytea, page_bk text, page_hk bytea
+    -- The batch's staged rows and their hash keys, computed once. Versioned name: a pooled session that
+    -- made an older shape of this table before a migration never mixes the two.
+    CREATE TEMP TABLE IF NOT EXISTS business_batch_v1 (
+        event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea, LIKE staging.site_events
     ) ON COMMIT DELETE ROWS;
-    DELETE FROM business_batch;
-    INSERT INTO business_batch
-    SELECT s.raw_event_id, s.event_time,
-           s.event_id, util.hub_hk(v_tenant_id, s.event_id),
-           s.session_key, util.hub_hk(v_tenant_id, s.session_key),
-           s.visitor_key, util.hub_hk(v_tenant_id, s.visitor_key),
-           s.page_key, util.hub_hk(v_tenant_id, s.page_key)
+    DELETE FROM business_batch_v1;
+    INSERT INTO business_batch_v1
+    SELECT util.hub_hk(v_tenant_id, s.event_id), util.hub_hk(v_tenant_id, s.session_key),
+           util.hub_hk(v_tenant_id, s.visitor_key), util.hub_hk(v_tenant_id, s.page_key), s.*
       FROM staging.site_events s
      WHERE s.tenant_hk = v_tenant AND s.raw_event_id = ANY (p_raw_event_ids)
        AND s.business_status = 'PENDING' AND s.validation_status <> 'INVALID';
@@ -292,36 +301,37 @@ BEGIN
     IF v_count = 0 THEN
         RETURN 0;
     END IF;
+    ANALYZE business_batch_v1;  -- a temp table has no statistics otherwise, and the joins below need them
 
     INSERT INTO business.site_event_h (tenant_hk, site_event_hk, site_event_bk, load_dts, record_source)
-    SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_id, v_load_dts, v_source FROM business_batch_v1
     ORDER BY event_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_session_h (tenant_hk, site_session_hk, site_session_bk, load_dts, record_source)
-    SELECT DISTINCT ON (session_hk) v_tenant, session_hk, session_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (session_hk) v_tenant, session_hk, session_key, v_load_dts, v_source FROM business_batch_v1
     ORDER BY session_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_visitor_h (tenant_hk, site_visitor_hk, site_visitor_bk, load_dts, record_source)
-    SELECT DISTINCT ON (visitor_hk) v_tenant, visitor_hk, visitor_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (visitor_hk) v_tenant, visitor_hk, visitor_key, v_load_dts, v_source FROM business_batch_v1
     ORDER BY visitor_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_page_h (tenant_hk, site_page_hk, site_page_bk, load_dts, record_source)
-    SELECT DISTINCT ON (page_hk) v_tenant, page_hk, page_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (page_hk) v_tenant, page_hk, page_key, v_load_dts, v_source FROM business_batch_v1
     ORDER BY page_hk ON CONFLICT DO NOTHING;
 
     INSERT INTO business.site_event_session_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, session_bk), event_hk, session_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, event_id, session_key), event_hk, session_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
     INSERT INTO business.site_event_visitor_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, visitor_bk), event_hk, visitor_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, event_id, visitor_key), event_hk, visitor_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
     INSERT INTO business.site_event_page_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, page_bk), event_hk, page_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, event_id, page_key), event_hk, page_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
     INSERT INTO business.site_session_visitor_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, session_bk, visitor_bk), session_hk, visitor_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, session_key, visitor_key), session_hk, visitor_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
 
     -- Event details: events are immutable, so a key's first row is normally its only one.
     INSERT INTO business.site_event_details_s
@@ -329,14 +339,13 @@ BEGIN
            n.referrer_url, n.referrer_host, n.utm_source, n.utm_medium, n.utm_campaign, n.utm_term, n.utm_content,
            n.device_type, n.browser_name, n.browser_version, n.os_name, n.os_version, n.screen_resolution,
            n.viewport_size, n.language, n.user_id, n.validation_status, n.quality_score, n.event_data
-      FROM (SELECT DISTINCT ON (b.event_hk) b.event_hk, s.*,
-                   util.hashdiff(s.event_type, util.ts_text(s.event_time), s.page_url, s.page_title, s.referrer_url,
-                                 s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term,
-                                 s.utm_content, s.device_type, s.browser_name, s.browser_version, s.os_name,
-                                 s.os_version, s.screen_resolution, s.viewport_size, s.language, s.user_id,
-                                 s.validation_status, s.quality_score::text, s.event_data::text) AS hd
-              FROM business_batch b
-              JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
+      FROM (SELECT DISTINCT ON (b.event_hk) b.*,
+                   util.hashdiff(b.event_type, util.ts_text(b.event_time), b.page_url, b.page_title, b.referrer_url,
+                                 b.referrer_host, b.utm_source, b.utm_medium, b.utm_campaign, b.utm_term,
+                                 b.utm_content, b.device_type, b.browser_name, b.browser_version, b.os_name,
+                                 b.os_version, b.screen_resolution, b.viewport_size, b.language, b.user_id,
+                                 b.validation_status, b.quality_score::text, b.event_data::text) AS hd
+              FROM business_batch_v1 b
              ORDER BY b.event_hk, b.raw_event_id) n
       LEFT JOIN LATERAL (SELECT x.hashdiff FROM business.site_event_details_s x
                           WHERE x.tenant_hk = v_tenant AND x.site_event_hk = n.event_hk
@@ -346,11 +355,14 @@ BEGIN
 
     -- Session details, recomputed over every staged event of each session the batch touched.
     INSERT INTO business.site_session_details_s
-    WITH touched AS (
-        SELECT DISTINCT session_bk, session_hk FROM business_batch
-    ), ev AS (
-        SELECT t.session_hk, s.* FROM touched t
-          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.session_key = t.session_bk
+    WITH touched AS MATERIALIZED (
+        SELECT DISTINCT session_key, session_hk FROM business_batch_v1
+    ), ev AS MATERIALIZED (
+        SELECT t.session_hk, s.raw_event_id, s.event_time, s.event_type, s.page_key, s.referrer_url,
+               s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term, s.utm_content,
+               s.device_type, s.browser_name, s.os_name, s.session_source
+          FROM touched t
+          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.session_key = t.session_key
          WHERE s.validation_status <> 'INVALID'
     ), agg AS (
         SELECT session_hk, min(event_time) AS session_start, max(event_time) AS session_end,
@@ -392,12 +404,10 @@ BEGIN
     -- Visitor details: slowly changing attributes from the visitor's latest event in the batch.
     INSERT INTO business.site_visitor_details_s
     WITH latest_in_batch AS (
-        SELECT DISTINCT ON (b.visitor_hk) b.visitor_hk, s.visitor_source, s.user_id, s.device_type,
-               s.browser_name, s.os_name, s.language, s.screen_resolution,
-               min(b.event_time) OVER (PARTITION BY b.visitor_hk) AS batch_first_seen
-          FROM business_batch b
-          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
-         ORDER BY b.visitor_hk, b.event_time DESC, b.raw_event_id DESC
+        SELECT DISTINCT ON (visitor_hk) visitor_hk, visitor_source, user_id, device_type, browser_name, os_name,
+               language, screen_resolution, min(event_time) OVER (PARTITION BY visitor_hk) AS batch_first_seen
+          FROM business_batch_v1
+         ORDER BY visitor_hk, event_time DESC, raw_event_id DESC
     ), n AS (
         SELECT i.visitor_hk, i.visitor_source,
                least(i.batch_first_seen, cur.first_seen) AS first_seen,
@@ -417,35 +427,30 @@ BEGIN
      WHERE n.latest_hd IS DISTINCT FROM h.hd
     ON CONFLICT DO NOTHING;
 
-    -- Page details: the latest title seen (kept when a batch brings none).
+    -- Page details: the latest title seen (the current one kept when a batch brings none).
     INSERT INTO business.site_page_details_s
     WITH latest_in_batch AS (
-        SELECT DISTINCT ON (b.page_hk) b.page_hk, b.page_bk, s.page_host, s.page_path,
-               (SELECT s2.page_title FROM business_batch b2
-                  JOIN staging.site_events s2 ON s2.tenant_hk = v_tenant AND s2.raw_event_id = b2.raw_event_id
-                 WHERE b2.page_hk = b.page_hk AND s2.page_title IS NOT NULL
-                 ORDER BY b2.event_time DESC, b2.raw_event_id DESC LIMIT 1) AS page_title
-          FROM business_batch b
-          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
-         ORDER BY b.page_hk, b.event_time DESC, b.raw_event_id DESC
+        SELECT DISTINCT ON (page_hk) page_hk, page_key, page_host, page_path, page_title
+          FROM business_batch_v1
+         ORDER BY page_hk, page_title IS NULL, event_time DESC, raw_event_id DESC
     ), n AS (
-        SELECT i.page_hk, i.page_bk, i.page_host, i.page_path, coalesce(i.page_title, cur.page_title) AS page_title,
+        SELECT i.page_hk, i.page_key, i.page_host, i.page_path, coalesce(i.page_title, cur.page_title) AS page_title,
                cur.hashdiff AS latest_hd
           FROM latest_in_batch i
           LEFT JOIN LATERAL (SELECT x.hashdiff, x.page_title FROM business.site_page_details_s x
                               WHERE x.tenant_hk = v_tenant AND x.site_page_hk = i.page_hk
                               ORDER BY x.load_dts DESC LIMIT 1) cur ON true
     )
-    SELECT v_tenant, n.page_hk, v_load_dts, h.hd, v_source, n.page_bk, n.page_host, n.page_path, n.page_title
+    SELECT v_tenant, n.page_hk, v_load_dts, h.hd, v_source, n.page_key, n.page_host, n.page_path, n.page_title
       FROM n
-     CROSS JOIN LATERAL (SELECT util.hashdiff(n.page_bk, n.page_host, n.page_path, n.page_title) AS hd) h
+     CROSS JOIN LATERAL (SELECT util.hashdiff(n.page_key, n.page_host, n.page_path, n.page_title) AS hd) h
      WHERE n.latest_hd IS DISTINCT FROM h.hd
     ON CONFLICT DO NOTHING;
 
     UPDATE staging.site_events s
        SET business_status = 'LOADED', business_loaded_at = clock_timestamp(),
            business_attempts = s.business_attempts + 1, business_error = NULL
-      FROM business_batch b
+      FROM business_batch_v1 b
      WHERE s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id;
     RETURN v_count;
 END
@@ -491,8 +496,7 @@ CREATE FUNCTION staging.parse_event_time(p_value jsonb) RETURNS timestamp with t
     AS $_$
 DECLARE
     v_num numeric;
-    v_off text;
-    m     text[];
+    v     text;
 BEGIN
     IF jsonb_typeof(p_value) = 'number' THEN
         v_num := p_value::numeric;
@@ -504,23 +508,20 @@ BEGIN
     IF jsonb_typeof(p_value) IS DISTINCT FROM 'string' THEN
         RETURN NULL;
     END IF;
-    m := regexp_match(p_value #>> '{}',
-        '^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?)?'
-        '(Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?$');
-    IF m IS NULL OR m[1]::int < 1 OR m[2]::int NOT BETWEEN 1 AND 12 THEN
+    v := p_value #>> '{}';
+    IF v !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?)?([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
+       OR left(v, 4) = '0000'
+       OR substr(v, 9, 2)::int > extract(day FROM make_date(left(v, 4)::int, substr(v, 6, 2)::int, 1)
+                                               + interval '1 month - 1 day') THEN
         RETURN NULL;
     END IF;
-    v_off := replace(coalesce(m[8], 'Z'), ':', '');
-    IF m[3]::int < 1
-       OR m[3]::int > extract(day FROM make_date(m[1]::int, m[2]::int, 1) + interval '1 month - 1 day')
-       OR coalesce(m[4], '0')::int > 23 OR coalesce(m[5], '0')::int > 59 OR coalesce(m[6], '0')::int > 59
-       OR (v_off ~ '^[+-]' AND (substr(v_off, 2, 2)::int > 15 OR (length(v_off) = 5 AND right(v_off, 2)::int > 59)))
-    THEN
-        RETURN NULL;
+    IF length(v) = 10 THEN
+        v := v || 'T00:00:00';
     END IF;
-    RETURN (format('%s-%s-%s %s:%s:%s%s', m[1], m[2], m[3], coalesce(m[4], '00'), coalesce(m[5], '00'),
-                   coalesce(m[6], '00'), coalesce(m[7], ''))
-            || CASE WHEN upper(v_off) = 'Z' THEN '+00' ELSE v_off END)::timestamptz;
+    IF substr(v, 11) !~ '([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
+        v := v || '+00';  -- no zone after the date: UTC
+    END IF;
+    RETURN v::timestamptz;
 END
 $_$;
 
@@ -721,7 +722,7 @@ BEGIN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
     RETURN QUERY
-    WITH src AS (
+    WITH src AS MATERIALIZED (
         SELECT r.tenant_hk, r.raw_event_id, r.event_id, r.received_at, r.user_agent, r.visitor_key AS cookieless_key,
                r.raw_payload AS p,
                CASE WHEN jsonb_typeof(r.raw_payload -> 'event_data') = 'object'
@@ -750,8 +751,8 @@ BEGIN
                staging.parse_event_time(f.ts_in) AS ts_parsed,
                ua.device_type, ua.browser_name, ua.browser_version, ua.os_name, ua.os_version,
                coalesce(ua.is_bot, staging.looks_automated(f.user_agent)) AS is_bot,
-               staging.client_key(f.session_in, ARRAY['sess_', 'session_'], 'sess_') AS client_session,
-               staging.client_key(f.visitor_in, ARRAY['visitor_'], 'visitor_') AS client_visitor
+               staging.client_key(f.session_in, '^(sess|session)_', 'sess_') AS client_session,
+               staging.client_key(f.visitor_in, '^visitor_', 'visitor_') AS client_visitor
           FROM fields f
           LEFT JOIN LATERAL staging.url_parts(f.page_url_in) u ON true
           LEFT JOIN LATERAL staging.url_parts(f.referrer_in) ru ON true
@@ -766,7 +767,7 @@ BEGIN
                            FILTER (WHERE staging.is_tracking_param(split_part(kv, '=', 1))) AS tracking
                   FROM regexp_split_to_table(u.query, '&') WITH ORDINALITY AS t(kv, ord)
                  WHERE kv <> '') q ON true
-    ), derived AS (
+    ), derived AS MATERIALIZED (
         SELECT p.*,
                CASE WHEN p.host IS NOT NULL THEN
                         p.scheme || '://' || p.host
@@ -778,76 +779,78 @@ BEGIN
                coalesce(p.ts_parsed, p.received_at) AS event_time,
                coalesce(p.client_visitor, p.cookieless_key) AS visitor_key
           FROM parsed p
-    ), findings AS (
-        SELECT d.raw_event_id, d.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
+    ), judged AS MATERIALIZED (  -- every rule that fired, the verdict, and (for derived sessions) the prior
+        SELECT d.*, v.findings, v.status, v.score,
+               v.status <> 'INVALID' AND d.client_session IS NULL AS needs_session,
+               pr.session_key AS prior_key, pr.event_time AS prior_time
           FROM derived d
-          CROSS JOIN LATERAL (VALUES
-            ('contract_violation', 'ERROR', 'event_type', 'event_type must be a non-empty string of at most 100 characters',
-             0.0, d.event_type IS NULL OR btrim(d.event_type) = '' OR length(d.event_type) > 100),
-            ('page_url_unparseable', 'ERROR', 'page_url', 'page_url is neither an absolute URL nor a path starting with /',
-             0.0, d.page_key IS NULL),
-            ('event_time_future', 'ERROR', 'timestamp', 'the event time is more than a day after the event was received',
-             0.0, d.ts_parsed > d.received_at + interval '1 day'),
-            ('session_id_format', 'ERROR', 'session_id', 'session_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
-             0.0, d.session_in IS NOT NULL AND d.client_session IS NULL),
-            ('visitor_id_format', 'ERROR', 'visitor_id', 'visitor_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
-             0.0, d.visitor_in IS NOT NULL AND d.client_visitor IS NULL),
-            ('missing_visitor', 'ERROR', 'visitor_id', 'no visitor_id and no cookieless visitor key',
-             0.0, d.visitor_in IS NULL AND d.visitor_key IS NULL),
-            ('bot_user_agent', 'SUSPICIOUS', 'user_agent', 'a crawler, headless browser or automation tool',
-             0.5, d.is_bot),
-            ('missing_user_agent', 'SUSPICIOUS', 'user_agent', 'no user agent was sent',
-             0.3, coalesce(d.user_agent, '') = ''),
-            ('event_time_unparseable', 'WARNING', 'timestamp', 'timestamp is neither ISO 8601 nor epoch time; the receipt time is used',
-             0.2, d.ts_in IS NOT NULL AND d.ts_in <> 'null'::jsonb AND d.ts_parsed IS NULL),
-            ('event_time_stale', 'WARNING', 'timestamp', 'the event time is more than 7 days before receipt',
-             0.1, d.ts_parsed < d.received_at - interval '7 days'),
-            ('relative_page_url', 'WARNING', 'page_url', 'page_url is a path without scheme and host',
-             0.1, d.page_key IS NOT NULL AND d.host IS NULL),
-            ('non_web_scheme', 'WARNING', 'page_url', 'page_url is neither http nor https',
-             0.1, d.scheme NOT IN ('http', 'https')),
-            ('missing_title', 'WARNING', 'event_data.title', 'a page view without a title',
-             0.05, d.event_type = 'page_view' AND d.title IS NULL),
-            ('referrer_unparseable', 'WARNING', 'referrer', 'the referrer is not an absolute URL',
-             0.05, d.referrer_in IS NOT NULL AND d.ref_host IS NULL)
-          ) AS f(rule, severity, field, reason, penalty, fired)
-         WHERE f.fired
-    ), verdict AS (
-        SELECT d.raw_event_id,
-               CASE WHEN bool_or(f.severity = 'ERROR') THEN 'INVALID'
-                    WHEN bool_or(f.severity = 'SUSPICIOUS') THEN 'SUSPICIOUS' ELSE 'VALID' END AS status,
-               CASE WHEN bool_or(f.severity = 'ERROR') THEN 0
-                    ELSE greatest(0, 1 - coalesce(sum(f.penalty), 0)) END AS score
-          FROM derived d LEFT JOIN findings f USING (raw_event_id)
-         GROUP BY d.raw_event_id
-    ), need AS (        -- events whose session must be derived (no usable client session id)
-        SELECT d.raw_event_id, d.visitor_key, d.event_time
-          FROM derived d JOIN verdict v USING (raw_event_id)
-         WHERE v.status <> 'INVALID' AND d.client_session IS NULL
-    ), prior AS (       -- each such visitor's most recent derived session from earlier batches
-        SELECT k.visitor_key, l.session_key AS prior_key, l.event_time AS prior_time
-          FROM (SELECT DISTINCT visitor_key FROM need) k
-          CROSS JOIN LATERAL (SELECT s.session_key, s.event_time FROM staging.site_events s
-                               WHERE s.tenant_hk = v_tenant AND s.visitor_key = k.visitor_key
-                                 AND s.session_source = 'derived' AND s.validation_status <> 'INVALID'
-                               ORDER BY s.event_time DESC LIMIT 1) l
+          CROSS JOIN LATERAL (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('rule', f.rule, 'severity', f.severity, 'field', f.field,
+                                                         'reason', f.reason, 'penalty', f.penalty)), '[]') AS findings,
+                   CASE WHEN bool_or(f.severity = 'ERROR') THEN 'INVALID'
+                        WHEN bool_or(f.severity = 'SUSPICIOUS') THEN 'SUSPICIOUS' ELSE 'VALID' END AS status,
+                   CASE WHEN bool_or(f.severity = 'ERROR') THEN 0
+                        ELSE greatest(0, 1 - coalesce(sum(f.penalty), 0)) END AS score
+              FROM (VALUES
+                ('contract_violation', 'ERROR', 'event_type',
+                 'event_type must be a non-empty string of at most 100 characters',
+                 0.0, d.event_type IS NULL OR btrim(d.event_type) = '' OR length(d.event_type) > 100),
+                ('page_url_unparseable', 'ERROR', 'page_url',
+                 'page_url is neither an absolute URL nor a path starting with /', 0.0, d.page_key IS NULL),
+                ('event_time_future', 'ERROR', 'timestamp',
+                 'the event time is more than a day after the event was received',
+                 0.0, d.ts_parsed > d.received_at + interval '1 day'),
+                ('session_id_format', 'ERROR', 'session_id',
+                 'session_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
+                 0.0, d.session_in IS NOT NULL AND d.client_session IS NULL),
+                ('visitor_id_format', 'ERROR', 'visitor_id',
+                 'visitor_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
+                 0.0, d.visitor_in IS NOT NULL AND d.client_visitor IS NULL),
+                ('missing_visitor', 'ERROR', 'visitor_id', 'no visitor_id and no cookieless visitor key',
+                 0.0, d.visitor_in IS NULL AND d.visitor_key IS NULL),
+                ('bot_user_agent', 'SUSPICIOUS', 'user_agent', 'a crawler, headless browser or automation tool',
+                 0.5, d.is_bot),
+                ('missing_user_agent', 'SUSPICIOUS', 'user_agent', 'no user agent was sent',
+                 0.3, coalesce(d.user_agent, '') = ''),
+                ('event_time_unparseable', 'WARNING', 'timestamp',
+                 'timestamp is neither ISO 8601 nor epoch time; the receipt time is used',
+                 0.2, d.ts_in IS NOT NULL AND d.ts_in <> 'null'::jsonb AND d.ts_parsed IS NULL),
+                ('event_time_stale', 'WARNING', 'timestamp', 'the event time is more than 7 days before receipt',
+                 0.1, d.ts_parsed < d.received_at - interval '7 days'),
+                ('relative_page_url', 'WARNING', 'page_url', 'page_url is a path without scheme and host',
+                 0.1, d.page_key IS NOT NULL AND d.host IS NULL),
+                ('non_web_scheme', 'WARNING', 'page_url', 'page_url is neither http nor https',
+                 0.1, d.scheme NOT IN ('http', 'https')),
+                ('missing_title', 'WARNING', 'event_data.title', 'a page view without a title',
+                 0.05, d.event_type = 'page_view' AND d.title IS NULL),
+                ('referrer_unparseable', 'WARNING', 'referrer', 'the referrer is not an absolute URL',
+                 0.05, d.referrer_in IS NOT NULL AND d.ref_host IS NULL)
+              ) AS f(rule, severity, field, reason, penalty, fired)
+             WHERE f.fired) v
+          -- The visitor's most recent derived session from earlier batches (an index probe per row).
+          LEFT JOIN LATERAL (SELECT s.session_key, s.event_time FROM staging.site_events s
+                              WHERE d.client_session IS NULL AND d.visitor_key IS NOT NULL
+                                AND s.tenant_hk = v_tenant AND s.visitor_key = d.visitor_key
+                                AND s.session_source = 'derived' AND s.validation_status <> 'INVALID'
+                              ORDER BY s.event_time DESC LIMIT 1) pr ON true
     ), flagged AS (     -- a new session starts after 30 minutes without events (midnight does not split)
-        SELECT n.*, pr.prior_key,
-               CASE WHEN lag(n.event_time) OVER w IS NULL
-                    THEN pr.prior_time IS NULL
-                         OR abs(extract(epoch FROM n.event_time - pr.prior_time)) > 1800
-                    ELSE n.event_time - lag(n.event_time) OVER w > interval '30 minutes' END AS starts_new
-          FROM need n LEFT JOIN prior pr USING (visitor_key)
-        WINDOW w AS (PARTITION BY n.visitor_key ORDER BY n.event_time, n.raw_event_id)
+        SELECT j.*,
+               CASE WHEN NOT j.needs_session THEN false
+                    WHEN lag(j.event_time) OVER w IS NULL
+                    THEN j.prior_time IS NULL OR abs(extract(epoch FROM j.event_time - j.prior_time)) > 1800
+                    ELSE j.event_time - lag(j.event_time) OVER w > interval '30 minutes' END AS starts_new
+          FROM judged j
+        WINDOW w AS (PARTITION BY j.needs_session, j.visitor_key ORDER BY j.event_time, j.raw_event_id)
     ), grouped AS (
-        SELECT f.*, sum(f.starts_new::int) OVER (PARTITION BY f.visitor_key
+        SELECT f.*, sum(f.starts_new::int) OVER (PARTITION BY f.needs_session, f.visitor_key
                                                   ORDER BY f.event_time, f.raw_event_id) AS grp
           FROM flagged f
-    ), sessions AS (    -- a derived session's key: visitor and start time, so replays give the same key
-        SELECT g.raw_event_id,
-               CASE WHEN g.grp = 0 THEN g.prior_key
+    ), keyed AS (       -- a derived session's key: visitor and start time, so replays give the same key
+        SELECT g.*,
+               CASE WHEN NOT g.needs_session THEN g.client_session
+                    WHEN g.grp = 0 THEN g.prior_key
                     ELSE 'sess_' || left(encode(sha256(convert_to(g.visitor_key || '|' || to_char(
-                        first_value(g.event_time) OVER (PARTITION BY g.visitor_key, g.grp
+                        first_value(g.event_time) OVER (PARTITION BY g.needs_session, g.visitor_key, g.grp
                                                         ORDER BY g.event_time, g.raw_event_id) AT TIME ZONE 'UTC',
                         'YYYY-MM-DD"T"HH24:MI:SS.US'), 'UTF8')), 'hex'), 32) END AS session_key
           FROM grouped g
@@ -859,38 +862,37 @@ BEGIN
             browser_name, browser_version, os_name, os_version, screen_resolution, viewport_size, language,
             event_time, received_at, event_data, validation_status, quality_score, processing_duration_ms,
             business_status)
-        SELECT d.tenant_hk, d.raw_event_id, d.event_id, left(d.event_type, 100),
-               left(d.page_key || coalesce('?' || nullif(d.clean_query, ''), ''), 4096), left(d.page_key, 2048),
-               d.host, nullif(d.path, ''), nullif(d.clean_query, ''), left(d.title, 1000), left(d.referrer_in, 2048),
-               d.ref_host,
-               left(coalesce(d.tracking ->> 'utm_source', util.json_text(d.ed -> 'utm_source')), 256),
-               left(coalesce(d.tracking ->> 'utm_medium', util.json_text(d.ed -> 'utm_medium')), 256),
-               left(coalesce(d.tracking ->> 'utm_campaign', util.json_text(d.ed -> 'utm_campaign')), 256),
-               left(coalesce(d.tracking ->> 'utm_term', util.json_text(d.ed -> 'utm_term')), 256),
-               left(coalesce(d.tracking ->> 'utm_content', util.json_text(d.ed -> 'utm_content')), 256),
-               d.tracking,
-               CASE WHEN v.status <> 'INVALID' THEN coalesce(d.client_session, s.session_key) END,
-               CASE WHEN v.status = 'INVALID' THEN NULL WHEN d.client_session IS NOT NULL THEN 'client' ELSE 'derived' END,
-               d.visitor_key,
-               CASE WHEN d.client_visitor IS NOT NULL THEN 'client' WHEN d.visitor_key IS NOT NULL THEN 'cookieless' END,
-               left(d.user_id, 256), d.device_type, d.browser_name, d.browser_version, d.os_name, d.os_version,
-               left(coalesce(util.json_text(d.ed -> 'screen_resolution'), util.json_text(d.ed -> 'screen')), 32),
-               left(coalesce(util.json_text(d.ed -> 'viewport_size'),
-                             util.json_text(d.ed -> 'viewport_width') || 'x' || util.json_text(d.ed -> 'viewport_height')), 32),
-               left(coalesce(util.json_text(d.ed -> 'language'), util.json_text(d.p -> 'language')), 35),
-               d.event_time, d.received_at, d.ed, v.status, v.score,
-               extract(epoch FROM clock_timestamp() - d.received_at) * 1000,
-               CASE WHEN v.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END
-          FROM derived d
-          JOIN verdict v USING (raw_event_id)
-          LEFT JOIN sessions s USING (raw_event_id)
+        SELECT k.tenant_hk, k.raw_event_id, k.event_id, left(k.event_type, 100),
+               left(k.page_key || coalesce('?' || nullif(k.clean_query, ''), ''), 4096), left(k.page_key, 2048),
+               k.host, nullif(k.path, ''), nullif(k.clean_query, ''), left(k.title, 1000), left(k.referrer_in, 2048),
+               k.ref_host,
+               left(coalesce(k.tracking ->> 'utm_source', util.json_text(k.ed -> 'utm_source')), 256),
+               left(coalesce(k.tracking ->> 'utm_medium', util.json_text(k.ed -> 'utm_medium')), 256),
+               left(coalesce(k.tracking ->> 'utm_campaign', util.json_text(k.ed -> 'utm_campaign')), 256),
+               left(coalesce(k.tracking ->> 'utm_term', util.json_text(k.ed -> 'utm_term')), 256),
+               left(coalesce(k.tracking ->> 'utm_content', util.json_text(k.ed -> 'utm_content')), 256),
+               k.tracking,
+               CASE WHEN k.status <> 'INVALID' THEN k.session_key END,
+               CASE WHEN k.status = 'INVALID' THEN NULL WHEN k.needs_session THEN 'derived' ELSE 'client' END,
+               k.visitor_key,
+               CASE WHEN k.client_visitor IS NOT NULL THEN 'client' WHEN k.visitor_key IS NOT NULL THEN 'cookieless' END,
+               left(k.user_id, 256), k.device_type, k.browser_name, k.browser_version, k.os_name, k.os_version,
+               left(coalesce(util.json_text(k.ed -> 'screen_resolution'), util.json_text(k.ed -> 'screen')), 32),
+               left(coalesce(util.json_text(k.ed -> 'viewport_size'),
+                             util.json_text(k.ed -> 'viewport_width') || 'x' || util.json_text(k.ed -> 'viewport_height')), 32),
+               left(coalesce(util.json_text(k.ed -> 'language'), util.json_text(k.p -> 'language')), 35),
+               k.event_time, k.received_at, k.ed, k.status, k.score,
+               extract(epoch FROM clock_timestamp() - k.received_at) * 1000,
+               CASE WHEN k.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END
+          FROM keyed k
         ON CONFLICT DO NOTHING
-        RETURNING raw_event_id, validation_status
+        RETURNING validation_status
     ), logged AS (
         INSERT INTO staging.data_quality_log (tenant_hk, raw_event_id, event_id, rule, severity, field, reason, penalty)
-        SELECT v_tenant, f.raw_event_id, f.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
-          FROM findings f
-         WHERE f.raw_event_id IN (SELECT raw_event_id FROM ins)
+        SELECT v_tenant, j.raw_event_id, j.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
+          FROM judged j
+         CROSS JOIN LATERAL jsonb_to_recordset(j.findings)
+               AS f(rule text, severity text, field text, reason text, penalty numeric)
         RETURNING 1
     ), done AS (
         UPDATE raw.site_tracking_events r
@@ -933,12 +935,13 @@ CREATE FUNCTION staging.trigger_pipeline_now() RETURNS jsonb
       FROM staging.process_complete_pipeline(1000) r
 $$;
 
-CREATE FUNCTION staging.url_parts(p_url text, OUT scheme text, OUT host text, OUT port text, OUT path text, OUT query text) RETURNS record
+CREATE FUNCTION staging.url_parts(p_url text) RETURNS TABLE(scheme text, host text, port text, path text, query text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $_$
     SELECT lower(m[1]), lower(m[2]), m[3], m[4], m[5]
-      FROM (SELECT regexp_match(btrim(p_url),
-                   '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m) r
+      FROM regexp_match(btrim(p_url),
+             '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m
+     WHERE m IS NOT NULL
 $_$;
 
 CREATE FUNCTION util.current_tenant_hk() RETURNS bytea
@@ -1456,6 +1459,8 @@ CREATE INDEX site_events_received_ix ON staging.site_events USING btree (tenant_
 CREATE INDEX site_events_session_ix ON staging.site_events USING btree (tenant_hk, session_key) WHERE (validation_status <> 'INVALID'::text);
 
 CREATE INDEX site_events_visitor_time_ix ON staging.site_events USING btree (tenant_hk, visitor_key, event_time) WHERE ((session_source = 'derived'::text) AND (validation_status <> 'INVALID'::text));
+
+CREATE TRIGGER site_tracking_events_notify AFTER INSERT ON raw.site_tracking_events FOR EACH STATEMENT EXECUTE FUNCTION raw.notify_new_events();
 
 ALTER TABLE auth.tenant_h ENABLE ROW LEVEL SECURITY;
 

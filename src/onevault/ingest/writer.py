@@ -138,7 +138,6 @@ class GroupCommitWriter:
                 await conn.execute(query("set_tenant"), (tenant_hk,))
                 for request, result in zip(requests, await _insert(conn, requests, batch_id), strict=True):
                     results[id(request)] = result
-            await conn.execute(query("notify_raw_events"))
         return [results[id(request)] for request in batch]
 
 

@@ -113,6 +113,22 @@ CALL util.enable_tenant_rls('raw.site_tracking_events_audit');
 GRANT SELECT, INSERT, UPDATE ON raw.site_tracking_events TO onevault_app;
 GRANT SELECT, INSERT ON raw.site_tracking_events_audit TO onevault_app;
 
+-- Wake the pipeline workers whenever events arrive, however they were written (the API's group commit,
+-- api.track_site_event from psql): one notification per statement, delivered at commit, and repeated
+-- notifications in one transaction fold into one.
+CREATE FUNCTION raw.notify_new_events()
+RETURNS trigger
+LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM pg_notify('onevault_raw_events', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER site_tracking_events_notify
+    AFTER INSERT ON raw.site_tracking_events
+    FOR EACH STATEMENT EXECUTE FUNCTION raw.notify_new_events();
+
 -- Truncate a client address to its network (/24 IPv4, /48 IPv6) so no full address is ever stored.
 CREATE FUNCTION raw.truncate_ip(p_ip inet)
 RETURNS inet
@@ -225,8 +241,11 @@ AS $$
     WITH claim AS (
         SELECT tenant_hk, raw_event_id
           FROM raw.site_tracking_events
-         WHERE processing_status = 'PENDING'
-            OR (processing_status = 'PROCESSING' AND claimed_at < now() - interval '5 minutes')
+         WHERE (processing_status = 'PENDING'
+                OR (processing_status = 'PROCESSING' AND claimed_at < now() - interval '5 minutes'))
+           -- explicit as well as by policy: an admin session that bypasses row-level security but has a
+           -- tenant set must still claim that tenant's events only
+           AND (util.current_tenant_hk() IS NULL OR tenant_hk = util.current_tenant_hk())
          ORDER BY tenant_hk, raw_event_id
          LIMIT greatest(p_batch_size, 0)
            FOR UPDATE SKIP LOCKED

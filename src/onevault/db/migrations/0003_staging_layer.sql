@@ -129,15 +129,15 @@ END
 $$;
 
 -- Event time from the client's `timestamp`: ISO 8601 (no zone means UTC) or epoch seconds/milliseconds.
--- Never raises: anything it cannot read exactly gives NULL, so one bad value cannot sink a batch.
+-- Never raises: anything it cannot read exactly gives NULL, so one bad value cannot sink a batch. The
+-- shape is checked with one capture-free regular expression (fast), the day of the month by arithmetic.
 CREATE FUNCTION staging.parse_event_time(p_value jsonb)
 RETURNS timestamptz
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 AS $$
 DECLARE
     v_num numeric;
-    v_off text;
-    m     text[];
+    v     text;
 BEGIN
     IF jsonb_typeof(p_value) = 'number' THEN
         v_num := p_value::numeric;
@@ -149,34 +149,33 @@ BEGIN
     IF jsonb_typeof(p_value) IS DISTINCT FROM 'string' THEN
         RETURN NULL;
     END IF;
-    m := regexp_match(p_value #>> '{}',
-        '^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(\.[0-9]{1,9})?)?)?'
-        '(Z|z|[+-][0-9]{2}(?::?[0-9]{2})?)?$');
-    IF m IS NULL OR m[1]::int < 1 OR m[2]::int NOT BETWEEN 1 AND 12 THEN
+    v := p_value #>> '{}';
+    IF v !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?)?([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
+       OR left(v, 4) = '0000'
+       OR substr(v, 9, 2)::int > extract(day FROM make_date(left(v, 4)::int, substr(v, 6, 2)::int, 1)
+                                               + interval '1 month - 1 day') THEN
         RETURN NULL;
     END IF;
-    v_off := replace(coalesce(m[8], 'Z'), ':', '');
-    IF m[3]::int < 1
-       OR m[3]::int > extract(day FROM make_date(m[1]::int, m[2]::int, 1) + interval '1 month - 1 day')
-       OR coalesce(m[4], '0')::int > 23 OR coalesce(m[5], '0')::int > 59 OR coalesce(m[6], '0')::int > 59
-       OR (v_off ~ '^[+-]' AND (substr(v_off, 2, 2)::int > 15 OR (length(v_off) = 5 AND right(v_off, 2)::int > 59)))
-    THEN
-        RETURN NULL;
+    IF length(v) = 10 THEN
+        v := v || 'T00:00:00';
     END IF;
-    RETURN (format('%s-%s-%s %s:%s:%s%s', m[1], m[2], m[3], coalesce(m[4], '00'), coalesce(m[5], '00'),
-                   coalesce(m[6], '00'), coalesce(m[7], ''))
-            || CASE WHEN upper(v_off) = 'Z' THEN '+00' ELSE v_off END)::timestamptz;
+    IF substr(v, 11) !~ '([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
+        v := v || '+00';  -- no zone after the date: UTC
+    END IF;
+    RETURN v::timestamptz;
 END
 $$;
 
--- The parts of an absolute URL (scheme, host, port, path, query), or NULLs when it is not one.
-CREATE FUNCTION staging.url_parts(p_url text,
-    OUT scheme text, OUT host text, OUT port text, OUT path text, OUT query text)
+-- The parts of an absolute URL (scheme, host, port, path, query); no row when it is not one. A set-
+-- returning SQL function so the planner inlines it (one regexp_match per URL, no function call).
+CREATE FUNCTION staging.url_parts(p_url text)
+RETURNS TABLE (scheme text, host text, port text, path text, query text)
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 AS $$
     SELECT lower(m[1]), lower(m[2]), m[3], m[4], m[5]
-      FROM (SELECT regexp_match(btrim(p_url),
-                   '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m) r
+      FROM regexp_match(btrim(p_url),
+             '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m
+     WHERE m IS NOT NULL
 $$;
 
 -- Query parameters that identify a campaign or a click rather than a page: split out of page URLs.
@@ -205,17 +204,19 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN ('x' || left(encode(p_tenant_hk, 'hex'), 15))::bit(60)::bigint;
 
 -- Client ids become business keys: a prefix is added when missing; other characters are refused.
-CREATE FUNCTION staging.client_key(p_id text, p_prefixes text[], p_prefix text)
+CREATE FUNCTION staging.client_key(p_id text, p_prefix_pattern text, p_prefix text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE
     WHEN p_id IS NULL OR p_id !~ '^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$' THEN NULL
-    WHEN EXISTS (SELECT 1 FROM unnest(p_prefixes) AS x WHERE starts_with(p_id, x)) THEN p_id
+    WHEN p_id ~ p_prefix_pattern THEN p_id
     ELSE p_prefix || p_id END;
 
 -- Raw -> staging for the given claimed raw rows of the current tenant, in one statement: extract and
 -- normalise the fields, apply every quality rule, derive sessions, write staging rows and the quality
 -- log, and mark the raw rows PROCESSED. Idempotent: a raw row already staged is left alone.
+-- The CTEs form one straight chain (each reads only the one before), so the plan has no joins between
+-- intermediate results whose sizes the planner cannot know.
 -- The caller holds the tenant lock (staging.tenant_lock_key), because sessions are derived in order.
 CREATE FUNCTION staging.stage_raw_events(p_raw_event_ids bigint[])
 RETURNS TABLE (valid_count integer, suspicious_count integer, invalid_count integer)
@@ -228,7 +229,7 @@ BEGIN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
     RETURN QUERY
-    WITH src AS (
+    WITH src AS MATERIALIZED (
         SELECT r.tenant_hk, r.raw_event_id, r.event_id, r.received_at, r.user_agent, r.visitor_key AS cookieless_key,
                r.raw_payload AS p,
                CASE WHEN jsonb_typeof(r.raw_payload -> 'event_data') = 'object'
@@ -257,8 +258,8 @@ BEGIN
                staging.parse_event_time(f.ts_in) AS ts_parsed,
                ua.device_type, ua.browser_name, ua.browser_version, ua.os_name, ua.os_version,
                coalesce(ua.is_bot, staging.looks_automated(f.user_agent)) AS is_bot,
-               staging.client_key(f.session_in, ARRAY['sess_', 'session_'], 'sess_') AS client_session,
-               staging.client_key(f.visitor_in, ARRAY['visitor_'], 'visitor_') AS client_visitor
+               staging.client_key(f.session_in, '^(sess|session)_', 'sess_') AS client_session,
+               staging.client_key(f.visitor_in, '^visitor_', 'visitor_') AS client_visitor
           FROM fields f
           LEFT JOIN LATERAL staging.url_parts(f.page_url_in) u ON true
           LEFT JOIN LATERAL staging.url_parts(f.referrer_in) ru ON true
@@ -273,7 +274,7 @@ BEGIN
                            FILTER (WHERE staging.is_tracking_param(split_part(kv, '=', 1))) AS tracking
                   FROM regexp_split_to_table(u.query, '&') WITH ORDINALITY AS t(kv, ord)
                  WHERE kv <> '') q ON true
-    ), derived AS (
+    ), derived AS MATERIALIZED (
         SELECT p.*,
                CASE WHEN p.host IS NOT NULL THEN
                         p.scheme || '://' || p.host
@@ -285,76 +286,78 @@ BEGIN
                coalesce(p.ts_parsed, p.received_at) AS event_time,
                coalesce(p.client_visitor, p.cookieless_key) AS visitor_key
           FROM parsed p
-    ), findings AS (
-        SELECT d.raw_event_id, d.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
+    ), judged AS MATERIALIZED (  -- every rule that fired, the verdict, and (for derived sessions) the prior
+        SELECT d.*, v.findings, v.status, v.score,
+               v.status <> 'INVALID' AND d.client_session IS NULL AS needs_session,
+               pr.session_key AS prior_key, pr.event_time AS prior_time
           FROM derived d
-          CROSS JOIN LATERAL (VALUES
-            ('contract_violation', 'ERROR', 'event_type', 'event_type must be a non-empty string of at most 100 characters',
-             0.0, d.event_type IS NULL OR btrim(d.event_type) = '' OR length(d.event_type) > 100),
-            ('page_url_unparseable', 'ERROR', 'page_url', 'page_url is neither an absolute URL nor a path starting with /',
-             0.0, d.page_key IS NULL),
-            ('event_time_future', 'ERROR', 'timestamp', 'the event time is more than a day after the event was received',
-             0.0, d.ts_parsed > d.received_at + interval '1 day'),
-            ('session_id_format', 'ERROR', 'session_id', 'session_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
-             0.0, d.session_in IS NOT NULL AND d.client_session IS NULL),
-            ('visitor_id_format', 'ERROR', 'visitor_id', 'visitor_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
-             0.0, d.visitor_in IS NOT NULL AND d.client_visitor IS NULL),
-            ('missing_visitor', 'ERROR', 'visitor_id', 'no visitor_id and no cookieless visitor key',
-             0.0, d.visitor_in IS NULL AND d.visitor_key IS NULL),
-            ('bot_user_agent', 'SUSPICIOUS', 'user_agent', 'a crawler, headless browser or automation tool',
-             0.5, d.is_bot),
-            ('missing_user_agent', 'SUSPICIOUS', 'user_agent', 'no user agent was sent',
-             0.3, coalesce(d.user_agent, '') = ''),
-            ('event_time_unparseable', 'WARNING', 'timestamp', 'timestamp is neither ISO 8601 nor epoch time; the receipt time is used',
-             0.2, d.ts_in IS NOT NULL AND d.ts_in <> 'null'::jsonb AND d.ts_parsed IS NULL),
-            ('event_time_stale', 'WARNING', 'timestamp', 'the event time is more than 7 days before receipt',
-             0.1, d.ts_parsed < d.received_at - interval '7 days'),
-            ('relative_page_url', 'WARNING', 'page_url', 'page_url is a path without scheme and host',
-             0.1, d.page_key IS NOT NULL AND d.host IS NULL),
-            ('non_web_scheme', 'WARNING', 'page_url', 'page_url is neither http nor https',
-             0.1, d.scheme NOT IN ('http', 'https')),
-            ('missing_title', 'WARNING', 'event_data.title', 'a page view without a title',
-             0.05, d.event_type = 'page_view' AND d.title IS NULL),
-            ('referrer_unparseable', 'WARNING', 'referrer', 'the referrer is not an absolute URL',
-             0.05, d.referrer_in IS NOT NULL AND d.ref_host IS NULL)
-          ) AS f(rule, severity, field, reason, penalty, fired)
-         WHERE f.fired
-    ), verdict AS (
-        SELECT d.raw_event_id,
-               CASE WHEN bool_or(f.severity = 'ERROR') THEN 'INVALID'
-                    WHEN bool_or(f.severity = 'SUSPICIOUS') THEN 'SUSPICIOUS' ELSE 'VALID' END AS status,
-               CASE WHEN bool_or(f.severity = 'ERROR') THEN 0
-                    ELSE greatest(0, 1 - coalesce(sum(f.penalty), 0)) END AS score
-          FROM derived d LEFT JOIN findings f USING (raw_event_id)
-         GROUP BY d.raw_event_id
-    ), need AS (        -- events whose session must be derived (no usable client session id)
-        SELECT d.raw_event_id, d.visitor_key, d.event_time
-          FROM derived d JOIN verdict v USING (raw_event_id)
-         WHERE v.status <> 'INVALID' AND d.client_session IS NULL
-    ), prior AS (       -- each such visitor's most recent derived session from earlier batches
-        SELECT k.visitor_key, l.session_key AS prior_key, l.event_time AS prior_time
-          FROM (SELECT DISTINCT visitor_key FROM need) k
-          CROSS JOIN LATERAL (SELECT s.session_key, s.event_time FROM staging.site_events s
-                               WHERE s.tenant_hk = v_tenant AND s.visitor_key = k.visitor_key
-                                 AND s.session_source = 'derived' AND s.validation_status <> 'INVALID'
-                               ORDER BY s.event_time DESC LIMIT 1) l
+          CROSS JOIN LATERAL (
+            SELECT coalesce(jsonb_agg(jsonb_build_object('rule', f.rule, 'severity', f.severity, 'field', f.field,
+                                                         'reason', f.reason, 'penalty', f.penalty)), '[]') AS findings,
+                   CASE WHEN bool_or(f.severity = 'ERROR') THEN 'INVALID'
+                        WHEN bool_or(f.severity = 'SUSPICIOUS') THEN 'SUSPICIOUS' ELSE 'VALID' END AS status,
+                   CASE WHEN bool_or(f.severity = 'ERROR') THEN 0
+                        ELSE greatest(0, 1 - coalesce(sum(f.penalty), 0)) END AS score
+              FROM (VALUES
+                ('contract_violation', 'ERROR', 'event_type',
+                 'event_type must be a non-empty string of at most 100 characters',
+                 0.0, d.event_type IS NULL OR btrim(d.event_type) = '' OR length(d.event_type) > 100),
+                ('page_url_unparseable', 'ERROR', 'page_url',
+                 'page_url is neither an absolute URL nor a path starting with /', 0.0, d.page_key IS NULL),
+                ('event_time_future', 'ERROR', 'timestamp',
+                 'the event time is more than a day after the event was received',
+                 0.0, d.ts_parsed > d.received_at + interval '1 day'),
+                ('session_id_format', 'ERROR', 'session_id',
+                 'session_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
+                 0.0, d.session_in IS NOT NULL AND d.client_session IS NULL),
+                ('visitor_id_format', 'ERROR', 'visitor_id',
+                 'visitor_id must match ^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,199}$',
+                 0.0, d.visitor_in IS NOT NULL AND d.client_visitor IS NULL),
+                ('missing_visitor', 'ERROR', 'visitor_id', 'no visitor_id and no cookieless visitor key',
+                 0.0, d.visitor_in IS NULL AND d.visitor_key IS NULL),
+                ('bot_user_agent', 'SUSPICIOUS', 'user_agent', 'a crawler, headless browser or automation tool',
+                 0.5, d.is_bot),
+                ('missing_user_agent', 'SUSPICIOUS', 'user_agent', 'no user agent was sent',
+                 0.3, coalesce(d.user_agent, '') = ''),
+                ('event_time_unparseable', 'WARNING', 'timestamp',
+                 'timestamp is neither ISO 8601 nor epoch time; the receipt time is used',
+                 0.2, d.ts_in IS NOT NULL AND d.ts_in <> 'null'::jsonb AND d.ts_parsed IS NULL),
+                ('event_time_stale', 'WARNING', 'timestamp', 'the event time is more than 7 days before receipt',
+                 0.1, d.ts_parsed < d.received_at - interval '7 days'),
+                ('relative_page_url', 'WARNING', 'page_url', 'page_url is a path without scheme and host',
+                 0.1, d.page_key IS NOT NULL AND d.host IS NULL),
+                ('non_web_scheme', 'WARNING', 'page_url', 'page_url is neither http nor https',
+                 0.1, d.scheme NOT IN ('http', 'https')),
+                ('missing_title', 'WARNING', 'event_data.title', 'a page view without a title',
+                 0.05, d.event_type = 'page_view' AND d.title IS NULL),
+                ('referrer_unparseable', 'WARNING', 'referrer', 'the referrer is not an absolute URL',
+                 0.05, d.referrer_in IS NOT NULL AND d.ref_host IS NULL)
+              ) AS f(rule, severity, field, reason, penalty, fired)
+             WHERE f.fired) v
+          -- The visitor's most recent derived session from earlier batches (an index probe per row).
+          LEFT JOIN LATERAL (SELECT s.session_key, s.event_time FROM staging.site_events s
+                              WHERE d.client_session IS NULL AND d.visitor_key IS NOT NULL
+                                AND s.tenant_hk = v_tenant AND s.visitor_key = d.visitor_key
+                                AND s.session_source = 'derived' AND s.validation_status <> 'INVALID'
+                              ORDER BY s.event_time DESC LIMIT 1) pr ON true
     ), flagged AS (     -- a new session starts after 30 minutes without events (midnight does not split)
-        SELECT n.*, pr.prior_key,
-               CASE WHEN lag(n.event_time) OVER w IS NULL
-                    THEN pr.prior_time IS NULL
-                         OR abs(extract(epoch FROM n.event_time - pr.prior_time)) > 1800
-                    ELSE n.event_time - lag(n.event_time) OVER w > interval '30 minutes' END AS starts_new
-          FROM need n LEFT JOIN prior pr USING (visitor_key)
-        WINDOW w AS (PARTITION BY n.visitor_key ORDER BY n.event_time, n.raw_event_id)
+        SELECT j.*,
+               CASE WHEN NOT j.needs_session THEN false
+                    WHEN lag(j.event_time) OVER w IS NULL
+                    THEN j.prior_time IS NULL OR abs(extract(epoch FROM j.event_time - j.prior_time)) > 1800
+                    ELSE j.event_time - lag(j.event_time) OVER w > interval '30 minutes' END AS starts_new
+          FROM judged j
+        WINDOW w AS (PARTITION BY j.needs_session, j.visitor_key ORDER BY j.event_time, j.raw_event_id)
     ), grouped AS (
-        SELECT f.*, sum(f.starts_new::int) OVER (PARTITION BY f.visitor_key
+        SELECT f.*, sum(f.starts_new::int) OVER (PARTITION BY f.needs_session, f.visitor_key
                                                   ORDER BY f.event_time, f.raw_event_id) AS grp
           FROM flagged f
-    ), sessions AS (    -- a derived session's key: visitor and start time, so replays give the same key
-        SELECT g.raw_event_id,
-               CASE WHEN g.grp = 0 THEN g.prior_key
+    ), keyed AS (       -- a derived session's key: visitor and start time, so replays give the same key
+        SELECT g.*,
+               CASE WHEN NOT g.needs_session THEN g.client_session
+                    WHEN g.grp = 0 THEN g.prior_key
                     ELSE 'sess_' || left(encode(sha256(convert_to(g.visitor_key || '|' || to_char(
-                        first_value(g.event_time) OVER (PARTITION BY g.visitor_key, g.grp
+                        first_value(g.event_time) OVER (PARTITION BY g.needs_session, g.visitor_key, g.grp
                                                         ORDER BY g.event_time, g.raw_event_id) AT TIME ZONE 'UTC',
                         'YYYY-MM-DD"T"HH24:MI:SS.US'), 'UTF8')), 'hex'), 32) END AS session_key
           FROM grouped g
@@ -366,38 +369,37 @@ BEGIN
             browser_name, browser_version, os_name, os_version, screen_resolution, viewport_size, language,
             event_time, received_at, event_data, validation_status, quality_score, processing_duration_ms,
             business_status)
-        SELECT d.tenant_hk, d.raw_event_id, d.event_id, left(d.event_type, 100),
-               left(d.page_key || coalesce('?' || nullif(d.clean_query, ''), ''), 4096), left(d.page_key, 2048),
-               d.host, nullif(d.path, ''), nullif(d.clean_query, ''), left(d.title, 1000), left(d.referrer_in, 2048),
-               d.ref_host,
-               left(coalesce(d.tracking ->> 'utm_source', util.json_text(d.ed -> 'utm_source')), 256),
-               left(coalesce(d.tracking ->> 'utm_medium', util.json_text(d.ed -> 'utm_medium')), 256),
-               left(coalesce(d.tracking ->> 'utm_campaign', util.json_text(d.ed -> 'utm_campaign')), 256),
-               left(coalesce(d.tracking ->> 'utm_term', util.json_text(d.ed -> 'utm_term')), 256),
-               left(coalesce(d.tracking ->> 'utm_content', util.json_text(d.ed -> 'utm_content')), 256),
-               d.tracking,
-               CASE WHEN v.status <> 'INVALID' THEN coalesce(d.client_session, s.session_key) END,
-               CASE WHEN v.status = 'INVALID' THEN NULL WHEN d.client_session IS NOT NULL THEN 'client' ELSE 'derived' END,
-               d.visitor_key,
-               CASE WHEN d.client_visitor IS NOT NULL THEN 'client' WHEN d.visitor_key IS NOT NULL THEN 'cookieless' END,
-               left(d.user_id, 256), d.device_type, d.browser_name, d.browser_version, d.os_name, d.os_version,
-               left(coalesce(util.json_text(d.ed -> 'screen_resolution'), util.json_text(d.ed -> 'screen')), 32),
-               left(coalesce(util.json_text(d.ed -> 'viewport_size'),
-                             util.json_text(d.ed -> 'viewport_width') || 'x' || util.json_text(d.ed -> 'viewport_height')), 32),
-               left(coalesce(util.json_text(d.ed -> 'language'), util.json_text(d.p -> 'language')), 35),
-               d.event_time, d.received_at, d.ed, v.status, v.score,
-               extract(epoch FROM clock_timestamp() - d.received_at) * 1000,
-               CASE WHEN v.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END
-          FROM derived d
-          JOIN verdict v USING (raw_event_id)
-          LEFT JOIN sessions s USING (raw_event_id)
+        SELECT k.tenant_hk, k.raw_event_id, k.event_id, left(k.event_type, 100),
+               left(k.page_key || coalesce('?' || nullif(k.clean_query, ''), ''), 4096), left(k.page_key, 2048),
+               k.host, nullif(k.path, ''), nullif(k.clean_query, ''), left(k.title, 1000), left(k.referrer_in, 2048),
+               k.ref_host,
+               left(coalesce(k.tracking ->> 'utm_source', util.json_text(k.ed -> 'utm_source')), 256),
+               left(coalesce(k.tracking ->> 'utm_medium', util.json_text(k.ed -> 'utm_medium')), 256),
+               left(coalesce(k.tracking ->> 'utm_campaign', util.json_text(k.ed -> 'utm_campaign')), 256),
+               left(coalesce(k.tracking ->> 'utm_term', util.json_text(k.ed -> 'utm_term')), 256),
+               left(coalesce(k.tracking ->> 'utm_content', util.json_text(k.ed -> 'utm_content')), 256),
+               k.tracking,
+               CASE WHEN k.status <> 'INVALID' THEN k.session_key END,
+               CASE WHEN k.status = 'INVALID' THEN NULL WHEN k.needs_session THEN 'derived' ELSE 'client' END,
+               k.visitor_key,
+               CASE WHEN k.client_visitor IS NOT NULL THEN 'client' WHEN k.visitor_key IS NOT NULL THEN 'cookieless' END,
+               left(k.user_id, 256), k.device_type, k.browser_name, k.browser_version, k.os_name, k.os_version,
+               left(coalesce(util.json_text(k.ed -> 'screen_resolution'), util.json_text(k.ed -> 'screen')), 32),
+               left(coalesce(util.json_text(k.ed -> 'viewport_size'),
+                             util.json_text(k.ed -> 'viewport_width') || 'x' || util.json_text(k.ed -> 'viewport_height')), 32),
+               left(coalesce(util.json_text(k.ed -> 'language'), util.json_text(k.p -> 'language')), 35),
+               k.event_time, k.received_at, k.ed, k.status, k.score,
+               extract(epoch FROM clock_timestamp() - k.received_at) * 1000,
+               CASE WHEN k.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END
+          FROM keyed k
         ON CONFLICT DO NOTHING
-        RETURNING raw_event_id, validation_status
+        RETURNING validation_status
     ), logged AS (
         INSERT INTO staging.data_quality_log (tenant_hk, raw_event_id, event_id, rule, severity, field, reason, penalty)
-        SELECT v_tenant, f.raw_event_id, f.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
-          FROM findings f
-         WHERE f.raw_event_id IN (SELECT raw_event_id FROM ins)
+        SELECT v_tenant, j.raw_event_id, j.event_id, f.rule, f.severity, f.field, f.reason, f.penalty
+          FROM judged j
+         CROSS JOIN LATERAL jsonb_to_recordset(j.findings)
+               AS f(rule text, severity text, field text, reason text, penalty numeric)
         RETURNING 1
     ), done AS (
         UPDATE raw.site_tracking_events r

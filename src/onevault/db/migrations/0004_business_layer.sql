@@ -216,18 +216,15 @@ BEGIN
     IF v_tenant_id IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
-    CREATE TEMP TABLE IF NOT EXISTS business_batch (
-        raw_event_id bigint, event_time timestamptz,
-        event_bk text, event_hk bytea, session_bk text, session_hk bytea,
-        visitor_bk text, visitor_hk bytea, page_bk text, page_hk bytea
+    -- The batch's staged rows and their hash keys, computed once. Versioned name: a pooled session that
+    -- made an older shape of this table before a migration never mixes the two.
+    CREATE TEMP TABLE IF NOT EXISTS business_batch_v1 (
+        event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea, LIKE staging.site_events
     ) ON COMMIT DELETE ROWS;
-    DELETE FROM business_batch;
-    INSERT INTO business_batch
-    SELECT s.raw_event_id, s.event_time,
-           s.event_id, util.hub_hk(v_tenant_id, s.event_id),
-           s.session_key, util.hub_hk(v_tenant_id, s.session_key),
-           s.visitor_key, util.hub_hk(v_tenant_id, s.visitor_key),
-           s.page_key, util.hub_hk(v_tenant_id, s.page_key)
+    DELETE FROM business_batch_v1;
+    INSERT INTO business_batch_v1
+    SELECT util.hub_hk(v_tenant_id, s.event_id), util.hub_hk(v_tenant_id, s.session_key),
+           util.hub_hk(v_tenant_id, s.visitor_key), util.hub_hk(v_tenant_id, s.page_key), s.*
       FROM staging.site_events s
      WHERE s.tenant_hk = v_tenant AND s.raw_event_id = ANY (p_raw_event_ids)
        AND s.business_status = 'PENDING' AND s.validation_status <> 'INVALID';
@@ -235,36 +232,37 @@ BEGIN
     IF v_count = 0 THEN
         RETURN 0;
     END IF;
+    ANALYZE business_batch_v1;  -- a temp table has no statistics otherwise, and the joins below need them
 
     INSERT INTO business.site_event_h (tenant_hk, site_event_hk, site_event_bk, load_dts, record_source)
-    SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_id, v_load_dts, v_source FROM business_batch_v1
     ORDER BY event_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_session_h (tenant_hk, site_session_hk, site_session_bk, load_dts, record_source)
-    SELECT DISTINCT ON (session_hk) v_tenant, session_hk, session_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (session_hk) v_tenant, session_hk, session_key, v_load_dts, v_source FROM business_batch_v1
     ORDER BY session_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_visitor_h (tenant_hk, site_visitor_hk, site_visitor_bk, load_dts, record_source)
-    SELECT DISTINCT ON (visitor_hk) v_tenant, visitor_hk, visitor_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (visitor_hk) v_tenant, visitor_hk, visitor_key, v_load_dts, v_source FROM business_batch_v1
     ORDER BY visitor_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_page_h (tenant_hk, site_page_hk, site_page_bk, load_dts, record_source)
-    SELECT DISTINCT ON (page_hk) v_tenant, page_hk, page_bk, v_load_dts, v_source FROM business_batch
+    SELECT DISTINCT ON (page_hk) v_tenant, page_hk, page_key, v_load_dts, v_source FROM business_batch_v1
     ORDER BY page_hk ON CONFLICT DO NOTHING;
 
     INSERT INTO business.site_event_session_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, session_bk), event_hk, session_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, event_id, session_key), event_hk, session_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
     INSERT INTO business.site_event_visitor_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, visitor_bk), event_hk, visitor_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, event_id, visitor_key), event_hk, visitor_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
     INSERT INTO business.site_event_page_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, event_bk, page_bk), event_hk, page_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, event_id, page_key), event_hk, page_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
     INSERT INTO business.site_session_visitor_l
-    SELECT DISTINCT ON (1, 2) v_tenant, util.link_hk(v_tenant_id, session_bk, visitor_bk), session_hk, visitor_hk,
+    SELECT DISTINCT ON (2) v_tenant, util.link_hk(v_tenant_id, session_key, visitor_key), session_hk, visitor_hk,
            v_load_dts, v_source
-      FROM business_batch ORDER BY 1, 2 ON CONFLICT DO NOTHING;
+      FROM business_batch_v1 ORDER BY 2 ON CONFLICT DO NOTHING;
 
     -- Event details: events are immutable, so a key's first row is normally its only one.
     INSERT INTO business.site_event_details_s
@@ -272,14 +270,13 @@ BEGIN
            n.referrer_url, n.referrer_host, n.utm_source, n.utm_medium, n.utm_campaign, n.utm_term, n.utm_content,
            n.device_type, n.browser_name, n.browser_version, n.os_name, n.os_version, n.screen_resolution,
            n.viewport_size, n.language, n.user_id, n.validation_status, n.quality_score, n.event_data
-      FROM (SELECT DISTINCT ON (b.event_hk) b.event_hk, s.*,
-                   util.hashdiff(s.event_type, util.ts_text(s.event_time), s.page_url, s.page_title, s.referrer_url,
-                                 s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term,
-                                 s.utm_content, s.device_type, s.browser_name, s.browser_version, s.os_name,
-                                 s.os_version, s.screen_resolution, s.viewport_size, s.language, s.user_id,
-                                 s.validation_status, s.quality_score::text, s.event_data::text) AS hd
-              FROM business_batch b
-              JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
+      FROM (SELECT DISTINCT ON (b.event_hk) b.*,
+                   util.hashdiff(b.event_type, util.ts_text(b.event_time), b.page_url, b.page_title, b.referrer_url,
+                                 b.referrer_host, b.utm_source, b.utm_medium, b.utm_campaign, b.utm_term,
+                                 b.utm_content, b.device_type, b.browser_name, b.browser_version, b.os_name,
+                                 b.os_version, b.screen_resolution, b.viewport_size, b.language, b.user_id,
+                                 b.validation_status, b.quality_score::text, b.event_data::text) AS hd
+              FROM business_batch_v1 b
              ORDER BY b.event_hk, b.raw_event_id) n
       LEFT JOIN LATERAL (SELECT x.hashdiff FROM business.site_event_details_s x
                           WHERE x.tenant_hk = v_tenant AND x.site_event_hk = n.event_hk
@@ -289,11 +286,14 @@ BEGIN
 
     -- Session details, recomputed over every staged event of each session the batch touched.
     INSERT INTO business.site_session_details_s
-    WITH touched AS (
-        SELECT DISTINCT session_bk, session_hk FROM business_batch
-    ), ev AS (
-        SELECT t.session_hk, s.* FROM touched t
-          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.session_key = t.session_bk
+    WITH touched AS MATERIALIZED (
+        SELECT DISTINCT session_key, session_hk FROM business_batch_v1
+    ), ev AS MATERIALIZED (
+        SELECT t.session_hk, s.raw_event_id, s.event_time, s.event_type, s.page_key, s.referrer_url,
+               s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term, s.utm_content,
+               s.device_type, s.browser_name, s.os_name, s.session_source
+          FROM touched t
+          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.session_key = t.session_key
          WHERE s.validation_status <> 'INVALID'
     ), agg AS (
         SELECT session_hk, min(event_time) AS session_start, max(event_time) AS session_end,
@@ -335,12 +335,10 @@ BEGIN
     -- Visitor details: slowly changing attributes from the visitor's latest event in the batch.
     INSERT INTO business.site_visitor_details_s
     WITH latest_in_batch AS (
-        SELECT DISTINCT ON (b.visitor_hk) b.visitor_hk, s.visitor_source, s.user_id, s.device_type,
-               s.browser_name, s.os_name, s.language, s.screen_resolution,
-               min(b.event_time) OVER (PARTITION BY b.visitor_hk) AS batch_first_seen
-          FROM business_batch b
-          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
-         ORDER BY b.visitor_hk, b.event_time DESC, b.raw_event_id DESC
+        SELECT DISTINCT ON (visitor_hk) visitor_hk, visitor_source, user_id, device_type, browser_name, os_name,
+               language, screen_resolution, min(event_time) OVER (PARTITION BY visitor_hk) AS batch_first_seen
+          FROM business_batch_v1
+         ORDER BY visitor_hk, event_time DESC, raw_event_id DESC
     ), n AS (
         SELECT i.visitor_hk, i.visitor_source,
                least(i.batch_first_seen, cur.first_seen) AS first_seen,
@@ -360,35 +358,30 @@ BEGIN
      WHERE n.latest_hd IS DISTINCT FROM h.hd
     ON CONFLICT DO NOTHING;
 
-    -- Page details: the latest title seen (kept when a batch brings none).
+    -- Page details: the latest title seen (the current one kept when a batch brings none).
     INSERT INTO business.site_page_details_s
     WITH latest_in_batch AS (
-        SELECT DISTINCT ON (b.page_hk) b.page_hk, b.page_bk, s.page_host, s.page_path,
-               (SELECT s2.page_title FROM business_batch b2
-                  JOIN staging.site_events s2 ON s2.tenant_hk = v_tenant AND s2.raw_event_id = b2.raw_event_id
-                 WHERE b2.page_hk = b.page_hk AND s2.page_title IS NOT NULL
-                 ORDER BY b2.event_time DESC, b2.raw_event_id DESC LIMIT 1) AS page_title
-          FROM business_batch b
-          JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id
-         ORDER BY b.page_hk, b.event_time DESC, b.raw_event_id DESC
+        SELECT DISTINCT ON (page_hk) page_hk, page_key, page_host, page_path, page_title
+          FROM business_batch_v1
+         ORDER BY page_hk, page_title IS NULL, event_time DESC, raw_event_id DESC
     ), n AS (
-        SELECT i.page_hk, i.page_bk, i.page_host, i.page_path, coalesce(i.page_title, cur.page_title) AS page_title,
+        SELECT i.page_hk, i.page_key, i.page_host, i.page_path, coalesce(i.page_title, cur.page_title) AS page_title,
                cur.hashdiff AS latest_hd
           FROM latest_in_batch i
           LEFT JOIN LATERAL (SELECT x.hashdiff, x.page_title FROM business.site_page_details_s x
                               WHERE x.tenant_hk = v_tenant AND x.site_page_hk = i.page_hk
                               ORDER BY x.load_dts DESC LIMIT 1) cur ON true
     )
-    SELECT v_tenant, n.page_hk, v_load_dts, h.hd, v_source, n.page_bk, n.page_host, n.page_path, n.page_title
+    SELECT v_tenant, n.page_hk, v_load_dts, h.hd, v_source, n.page_key, n.page_host, n.page_path, n.page_title
       FROM n
-     CROSS JOIN LATERAL (SELECT util.hashdiff(n.page_bk, n.page_host, n.page_path, n.page_title) AS hd) h
+     CROSS JOIN LATERAL (SELECT util.hashdiff(n.page_key, n.page_host, n.page_path, n.page_title) AS hd) h
      WHERE n.latest_hd IS DISTINCT FROM h.hd
     ON CONFLICT DO NOTHING;
 
     UPDATE staging.site_events s
        SET business_status = 'LOADED', business_loaded_at = clock_timestamp(),
            business_attempts = s.business_attempts + 1, business_error = NULL
-      FROM business_batch b
+      FROM business_batch_v1 b
      WHERE s.tenant_hk = v_tenant AND s.raw_event_id = b.raw_event_id;
     RETURN v_count;
 END

@@ -28,9 +28,5 @@ SELECT util.current_tenant_hk(), a.action, %(batch_id)s, a.n, a.detail
 INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, event_count, reason, field, detail)
 VALUES (util.current_tenant_hk(), 'REJECTED', 1, %(reason)s, %(field)s, %(detail)s);
 
--- name: notify_raw_events
--- Wakes the pipeline workers (delivered at commit, once per transaction however often it is called).
-SELECT pg_notify('onevault_raw_events', '');
-
 -- name: database_ping
 SELECT 1;

@@ -1,0 +1,116 @@
+"""The spec's SQL interface, callable from psql: per tenant for the service's role, all tenants for an admin."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from onevault.db.tenancy import tenant_transaction
+from tests.conftest import Database
+from tests.pipeline.dataset import generate, load_raw
+
+
+@pytest.fixture
+def two_loaded(database: Database, make_tenant):  # type: ignore[no-untyped-def]
+    tenants = {name: make_tenant(name).tenant.tenant_hk for name in ("acme", "globex")}
+    with database.app() as conn:
+        for i, hk in enumerate(tenants.values()):
+            load_raw(conn, hk, generate(2, 2, 3, seed=10 + i).events)
+    return tenants
+
+
+def test_auto_process_runs_only_when_needed(database: Database, two_loaded) -> None:  # type: ignore[no-untyped-def]
+    with database.app() as conn, tenant_transaction(conn, two_loaded["acme"]):
+        first = conn.execute("SELECT staging.auto_process_if_needed()").fetchone()
+        second = conn.execute("SELECT staging.auto_process_if_needed()").fetchone()
+    assert first is not None and first[0].startswith("Processed: 24 total (12 raw→staging, 12 staging→business)")
+    assert second == ("No processing needed - all events up to date",)
+
+
+def test_admin_session_processes_every_tenant(database: Database, two_loaded) -> None:  # type: ignore[no-untyped-def]
+    with database.admin() as conn:
+        result = conn.execute("SELECT staging.trigger_pipeline_now()").fetchone()
+        assert result is not None
+        assert result[0]["results"]["raw_to_staging_count"] == 24
+        per_tenant = dict(conn.execute("SELECT tenant_hk, count(*) FROM business.site_event_h GROUP BY 1"))
+    assert {bytes(k): v for k, v in per_tenant.items()} == {hk: 12 for hk in two_loaded.values()}
+
+
+def test_service_role_processes_only_its_tenant(database: Database, two_loaded) -> None:  # type: ignore[no-untyped-def]
+    with database.app() as conn, tenant_transaction(conn, two_loaded["acme"]):
+        row = conn.execute("SELECT * FROM staging.process_complete_pipeline(1000)").fetchone()
+    assert row is not None and row[1:3] == (12, 12)
+    with database.admin() as conn:
+        pending = dict(
+            conn.execute(
+                "SELECT tenant_hk, count(*) FROM raw.site_tracking_events "
+                "WHERE processing_status = 'PENDING' GROUP BY 1"
+            )
+        )
+    assert {bytes(k): v for k, v in pending.items()} == {two_loaded["globex"]: 12}
+
+
+def test_status_and_dashboard_view_follow_the_tenant(database: Database, two_loaded) -> None:  # type: ignore[no-untyped-def]
+    with database.app() as conn:
+        with tenant_transaction(conn, two_loaded["acme"]):
+            status = {(r[0], r[1]): r[2] for r in conn.execute("SELECT * FROM staging.get_pipeline_status()")}
+            rows = conn.execute("SELECT DISTINCT tenant_hk FROM staging.pipeline_dashboard").fetchall()
+        assert status[("RAW_LAYER", "pending_events")] == 12
+        assert [bytes(r[0]) for r in rows] == [two_loaded["acme"]]
+        assert conn.execute("SELECT count(*) FROM staging.pipeline_dashboard").fetchone() == (0,)
+    with database.admin() as conn:
+        status = {(r[0], r[1]): r[2] for r in conn.execute("SELECT * FROM staging.get_pipeline_status()")}
+        assert status[("RAW_LAYER", "pending_events")] == 24
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-27T10:00:00Z", datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-11-27T10:00:00", datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-11-27 12:00:00+02:00", datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-11-27T05:00:00-0500", datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-11-27", datetime(2026, 11, 27, tzinfo=UTC)),
+        (1795773600000, datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        (1795773600, datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-02-30T10:00:00Z", None),
+        ("2026-13-01", None),
+        ("yesterday", None),
+        ("0000-01-01", None),
+        ("2026-11-27T25:00:00Z", None),
+        (-5, None),
+        (True, None),
+    ],
+)
+def test_event_time_parsing_never_raises(database: Database, value: object, expected: datetime | None) -> None:
+    with database.admin() as conn:
+        row = conn.execute("SELECT staging.parse_event_time(%s::jsonb)", (json.dumps(value),)).fetchone()
+    assert row == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("url", "parts"),
+    [
+        ("HTTPS://Example.COM:443/Path/To?q=1#frag", ("https", "example.com", "443", "/Path/To", "q=1")),
+        ("http://user:pw@host.io/", ("http", "host.io", None, "/", None)),
+        ("https://[2001:db8::1]:8080/x", ("https", "[2001:db8::1]", "8080", "/x", None)),
+        ("/relative/path", None),
+        ("not a url", None),
+        ("javascript:alert(1)", None),
+    ],
+)
+def test_url_parts(database: Database, url: str, parts: tuple | None) -> None:
+    with database.admin() as conn:
+        row = conn.execute("SELECT * FROM staging.url_parts(%s)", (url,)).fetchone()
+    assert row == parts
+
+
+def test_url_decode_handles_utf8_plus_and_malformed(database: Database) -> None:
+    with database.admin() as conn:
+        row = conn.execute(
+            "SELECT util.url_decode('caf%C3%A9+bar'), util.url_decode('100%'), "
+            "util.url_decode('%FF%FE'), util.url_decode('plain')"
+        ).fetchone()
+    assert row == ("café bar", "100%", "%FF%FE", "plain")
