@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, Database, free_port
+from tests.pipeline.dataset import generate, load_raw
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -86,6 +87,24 @@ def test_production_mode_without_secret_fails_fast_naming_it(cli_env: dict[str, 
     assert "JWT_SECRET" in done.stderr
 
 
+def test_pipeline_run_processes_everything_with_progress(
+    cli_env: dict[str, str], database: Database, make_tenant
+) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    with database.app() as conn:
+        load_raw(conn, acme, generate(5, 2, 4, seed=11).events)
+    before = run_cli(["pipeline", "status"], cli_env)
+    assert before.returncode == 0, before.stderr
+    assert re.search(r"pending_events\s+│\s+40", before.stdout)
+    done = run_cli(["pipeline", "run", "--batch-size", "15"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert "40 staged, 40 loaded into the business layer, 0 errors" in done.stdout
+    after = run_cli(["pipeline", "status", "--tenant", "acme"], cli_env)
+    assert re.search(r"pending_events\s+│\s+0", after.stdout)
+    with database.admin() as conn:
+        assert conn.execute("SELECT count(*) FROM business.site_event_h").fetchone() == (40,)
+
+
 class Serve:
     """`onevault serve` on the embedded PostgreSQL in a data directory of its own."""
 
@@ -141,6 +160,15 @@ def test_serve_first_start_then_data_survives_a_restart(tmp_path: Path) -> None:
         first = httpx.post(f"{serve.url}/api/v1/track/async", json=event, headers=headers, timeout=10)
         assert first.status_code == 202
         assert first.json()["duplicate"] is False
+        # The worker inside serve takes the event to the business layer without being asked.
+        deadline, status = time.monotonic() + 30, {}
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{serve.url}/api/v1/track/status", headers=headers, timeout=10).json()
+            if status["recent_events"] and status["recent_events"][0]["business_status"] == "LOADED":
+                break
+            time.sleep(0.3)
+        assert status["recent_events"][0]["event_id"] == "evt_persist"
+        assert status["recent_events"][0]["business_status"] == "LOADED"
     finally:
         second_out = serve.stop()
     assert "First start" not in second_out  # the first tenant is made once
