@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=300)
     token_ttl_days: int = Field(default=365, ge=1, le=3650)
     max_event_bytes: int = Field(default=32 * 1024, ge=1024)
+    max_batch_bytes: int = Field(default=512 * 1024, ge=1024)
     db_pool_min: int = Field(default=2, ge=1)
     db_pool_max: int = Field(default=16, ge=1)
     statement_timeout_ms: int = Field(default=5000, ge=100)

@@ -39,7 +39,9 @@ def two_tenants(database: Database, make_tenant):  # type: ignore[no-untyped-def
                         "SELECT api.track_site_event(%s::jsonb, '198.51.100.9', 'Mozilla/5.0 (X11) Firefox/120', %s)",
                         ('{"event_type": "page_view", "page_url": "https://e.com/"}', f"{name}_{i}"),
                     )
-                conn.execute(query("insert_rejection_audit"), {"reason": "test", "field": "x", "detail": None})
+                conn.execute(
+                    query("insert_rejection_audit"), {"reason": "test", "field": "x", "detail": None, "count": 1}
+                )
                 parse_pending_user_agents(conn, 100)  # so staging.user_agent_parsed has rows too
                 conn.execute("SELECT * FROM staging.process_complete_pipeline(100)")
     return creds

@@ -7,10 +7,11 @@ from collections import Counter
 
 import pytest
 
+from onevault.auth.tenants import create_tenant
 from onevault.db.tenancy import tenant_transaction
 from onevault.pipeline.runner import BatchResult, drain_once
 from onevault.pipeline.worker import Worker
-from tests.conftest import Database
+from tests.conftest import Cluster, Database, drop_database, new_database
 from tests.pipeline.dataset import Truth, business_counts, generate, load_raw, total_rows
 
 TENANTS = ("acme", "globex")
@@ -104,16 +105,15 @@ def test_running_the_pipeline_again_inserts_nothing(database: Database, loaded) 
         assert total_rows(conn) == before
 
 
-@pytest.mark.parametrize("workers", [2, 4])
-def test_parallel_workers_match_one_worker(database: Database, loaded, workers: int) -> None:  # type: ignore[no-untyped-def]
-    tenants, truths = loaded
+def run_workers(database: Database, workers: int, batch_size: int = 500) -> list[Worker]:
+    """Run `workers` workers side by side until raw and staging have nothing left, then stop them."""
     stop = threading.Event()
-    pool = [Worker(database.app_url, batch_size=500, poll_seconds=0.1, stop=stop) for _ in range(workers)]
+    pool = [Worker(database.app_url, batch_size=batch_size, poll_seconds=0.1, stop=stop) for _ in range(workers)]
     threads = [threading.Thread(target=w.run) for w in pool]
     for t in threads:
         t.start()
     with database.admin() as conn:
-        for _ in range(600):
+        for _ in range(900):
             left = conn.execute(
                 "SELECT (SELECT count(*) FROM raw.site_tracking_events WHERE processing_status <> "
                 "'PROCESSED') + (SELECT count(*) FROM staging.site_events WHERE business_status "
@@ -125,25 +125,42 @@ def test_parallel_workers_match_one_worker(database: Database, loaded, workers: 
     stop.set()
     for t in threads:
         t.join(timeout=60)
-    assert sum(w.processed.staged for w in pool) == 10_000
-    with database.admin() as conn:
-        for name, truth in truths.items():
-            counts = business_counts(conn, tenants[name])
-            expected = expected_counts(truth)
-            hubs_and_links = {k: v for k, v in counts.items() if not k.endswith("_s")}
-            assert hubs_and_links == {k: v for k, v in expected.items() if not k.endswith("_s")}
-            assert counts["site_event_details_s"] == expected["site_event_details_s"]
-        duplicates = conn.execute(
-            "SELECT count(*) FROM (SELECT tenant_hk, raw_event_id FROM staging.site_events "
-            "GROUP BY 1, 2 HAVING count(*) > 1) d"
-        ).fetchone()
-        assert duplicates == (0,)
-        # No satellite holds two consecutive rows with the same hashdiff for a key.
-        repeats = conn.execute(
-            "SELECT count(*) FROM (SELECT hashdiff, lag(hashdiff) OVER (PARTITION BY tenant_hk, site_session_hk "
-            "ORDER BY load_dts) AS prev FROM business.site_session_details_s) x WHERE hashdiff = prev"
-        ).fetchone()
-        assert repeats == (0,)
+    return pool
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_parallel_workers_match_one_worker(cluster: Cluster, database: Database, loaded, workers: int) -> None:  # type: ignore[no-untyped-def]
+    tenants, truths = loaded
+    single = new_database(cluster)  # the same data set, drained by one worker, is the reference
+    try:
+        with single.admin() as conn:
+            for name in truths:
+                create_tenant(conn, name.title(), name)
+        with single.app() as conn:
+            for name, truth in truths.items():
+                load_raw(conn, tenants[name], truth.events)
+        assert sum(w.processed.staged for w in run_workers(single, 1)) == 10_000
+        assert sum(w.processed.staged for w in run_workers(database, workers)) == 10_000
+        with single.admin() as one, database.admin() as many:
+            for name in truths:
+                reference = business_counts(one, tenants[name])
+                assert business_counts(many, tenants[name]) == reference, name
+                hubs_and_links = {k: v for k, v in reference.items() if not k.endswith("_s")}
+                expected = expected_counts(truths[name])
+                assert hubs_and_links == {k: v for k, v in expected.items() if not k.endswith("_s")}
+            duplicates = many.execute(
+                "SELECT count(*) FROM (SELECT tenant_hk, raw_event_id FROM staging.site_events "
+                "GROUP BY 1, 2 HAVING count(*) > 1) d"
+            ).fetchone()
+            assert duplicates == (0,)
+            # No satellite holds two consecutive rows with the same hashdiff for a key.
+            repeats = many.execute(
+                "SELECT count(*) FROM (SELECT hashdiff, lag(hashdiff) OVER (PARTITION BY tenant_hk, site_session_hk "
+                "ORDER BY load_dts) AS prev FROM business.site_session_details_s) x WHERE hashdiff = prev"
+            ).fetchone()
+            assert repeats == (0,)
+    finally:
+        drop_database(cluster, single)
 
 
 def test_invalid_events_are_kept_with_reasons_and_never_reach_the_vault(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]

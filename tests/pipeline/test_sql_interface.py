@@ -114,3 +114,21 @@ def test_url_decode_handles_utf8_plus_and_malformed(database: Database) -> None:
             "util.url_decode('%FF%FE'), util.url_decode('plain')"
         ).fetchone()
     assert row == ("café bar", "100%", "%FF%FE", "plain")
+
+
+def test_salts_older_than_yesterday_are_deleted(database: Database) -> None:
+    with database.app() as conn:
+        today = conn.execute("SELECT auth.visitor_salt_for_today()").fetchone()
+        assert today is not None and len(today[0]) == 32
+        conn.execute(
+            "INSERT INTO auth.visitor_salt (salt_day, salt) SELECT (now() AT TIME ZONE 'UTC')::date - d, "
+            "sha256(d::text::bytea) FROM generate_series(1, 4) d"
+        )
+        assert conn.execute("SELECT auth.rotate_visitor_salts()").fetchone() == (3,)
+        left = conn.execute(
+            "SELECT (now() AT TIME ZONE 'UTC')::date - salt_day FROM auth.visitor_salt ORDER BY 1"
+        ).fetchall()
+        assert left == [(0,), (1,)]
+        # The same salt all day: the same visitor key for the same address and agent.
+        again = conn.execute("SELECT auth.visitor_salt_for_today()").fetchone()
+        assert again == today

@@ -6,8 +6,10 @@ directly; a test holds both to one corpus. Each broken rule names the field and 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,60 @@ def parse_event(body: bytes, max_bytes: int) -> Event:
     return Event(
         canonical_event_id(event_id) if event_id else new_event_id(), event_id is not None, body.decode("utf-8")
     )
+
+
+MAX_BATCH_EVENTS = 500
+# Integers this long may not survive orjson (it reads past-64-bit integers as floats): parse those
+# bodies with the standard library, whose integers are exact.
+_LONG_INTEGER = re.compile(rb"\d{16,}")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One element of a batch: the accepted event, or why it was rejected."""
+
+    index: int
+    event: Event | None
+    error: InvalidEvent | PayloadTooLarge | None
+
+
+def parse_batch(body: bytes, max_bytes: int, max_event_bytes: int) -> list[BatchItem]:
+    """Split `{"events": [...]}` into per-event verdicts; raises only when the whole body is unusable."""
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"a batch may be at most {max_bytes} bytes", field="body", rule="max_bytes")
+    exact = _LONG_INTEGER.search(body) is not None
+    try:
+        document = json.loads(body) if exact else orjson.loads(body)
+    except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+    events = document.get("events") if isinstance(document, dict) else None
+    if not isinstance(events, list):
+        raise InvalidEvent("the body must be an object with an events array", field="events", rule="type")
+    if not 1 <= len(events) <= MAX_BATCH_EVENTS:
+        raise InvalidEvent(f"a batch holds 1 to {MAX_BATCH_EVENTS} events", field="events", rule="max_items")
+    dumps = _dumps_exact if exact else _dumps_fast
+    return [_batch_item(i, payload, max_event_bytes, dumps) for i, payload in enumerate(events)]
+
+
+def _dumps_fast(payload: Any) -> str:
+    return orjson.dumps(payload).decode()
+
+
+def _dumps_exact(payload: Any) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def _batch_item(index: int, payload: Any, max_event_bytes: int, dumps: Callable[[Any], str]) -> BatchItem:
+    try:
+        check_event(payload)
+        text = dumps(payload)
+        if len(text.encode()) > max_event_bytes:
+            raise PayloadTooLarge(f"an event may be at most {max_event_bytes} bytes", field="body", rule="max_bytes")
+    except (InvalidEvent, PayloadTooLarge) as exc:
+        return BatchItem(index, None, exc)
+    event_id = find_event_id(payload)
+    event = Event(canonical_event_id(event_id) if event_id else new_event_id(), event_id is not None, text)
+    return BatchItem(index, event, None)
 
 
 def check_event(payload: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
 from onevault.api.auth import Caller, authenticate
@@ -14,8 +15,8 @@ from onevault.api.state import AppState, app_state
 from onevault.db.errors import translated
 from onevault.db.queries import query
 from onevault.db.tenancy import async_tenant_transaction
-from onevault.errors import OneVaultError, PayloadTooLarge
-from onevault.ingest.contract import Event, parse_event
+from onevault.errors import InvalidEvent, OneVaultError, PayloadTooLarge
+from onevault.ingest.contract import Event, parse_batch, parse_event
 from onevault.ingest.privacy import client_address
 from onevault.ingest.writer import RawWrite, WriteResult
 from onevault.pipeline import monitoring
@@ -33,6 +34,29 @@ _BODY_DOC = {
     }
 }
 
+_BATCH_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["events"],
+                    "properties": {
+                        "events": {
+                            "type": "array",
+                            "minItems": 1,
+                            "maxItems": 500,
+                            "items": {"$ref": "#/components/schemas/TrackEvent"},
+                        }
+                    },
+                }
+            },
+            "text/plain": {"schema": {"type": "string", "description": "the same JSON, sent without a CORS preflight"}},
+        },
+    }
+}
+
 
 @router.post(
     "/async", status_code=202, response_model=TrackAccepted, responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC
@@ -41,6 +65,54 @@ async def track_async(request: Request, caller: AuthenticatedCaller) -> Response
     """Store one event in the raw layer and answer once it is committed; the pipeline processes it later."""
     result = await _store(request, caller)
     body = {"success": True, "event_id": result.event_id, "processing_status": "queued", "duplicate": result.duplicate}
+    return json_response(body, 202)
+
+
+@router.post("/batch", status_code=202, responses=ERROR_RESPONSES, openapi_extra=_BATCH_DOC)
+async def track_batch(request: Request, caller: AuthenticatedCaller) -> Response:
+    """Store up to 500 events in one transaction; each is accepted, a duplicate, or rejected on its own."""
+    state = app_state(request)
+    limits = state.settings
+    try:
+        items = parse_batch(
+            await read_body(request, limits.max_batch_bytes), limits.max_batch_bytes, limits.max_event_bytes
+        )
+    except OneVaultError as exc:
+        await _record_rejection(state, caller, exc)
+        raise
+    ip = client_address(request.client.host if request.client else None)
+    user_agent = request.headers.get("user-agent", "")[:1024] or None
+    accepted = [(item.index, RawWrite(item.event, ip, user_agent)) for item in items if item.event is not None]
+    written = await state.writer.write(caller.tenant_hk, [w for _, w in accepted]) if accepted else []
+    outcome = dict(zip((index for index, _ in accepted), written, strict=True))
+    results: list[dict[str, Any]] = []
+    for item in items:
+        if item.error is not None:
+            results.append({"index": item.index, "status": "rejected", **item.error.to_dict()})
+        else:
+            done = outcome[item.index]
+            results.append(
+                {
+                    "index": item.index,
+                    "status": "duplicate" if done.duplicate else "accepted",
+                    "event_id": done.event_id,
+                }
+            )
+    rejected = [r for r in results if r["status"] == "rejected"]
+    if rejected:
+        await _record_rejection(
+            state,
+            caller,
+            InvalidEvent(f"{len(rejected)} of {len(items)} events rejected", field="events", rule="per_event"),
+            rejected,
+        )
+    body = {
+        "success": True,
+        "accepted": sum(r["status"] == "accepted" for r in results),
+        "duplicates": sum(r["status"] == "duplicate" for r in results),
+        "rejected": len(rejected),
+        "results": results,
+    }
     return json_response(body, 202)
 
 
@@ -147,7 +219,10 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _record_rejection(state: AppState, caller: Caller, error: OneVaultError) -> None:
+async def _record_rejection(
+    state: AppState, caller: Caller, error: OneVaultError, details: list[dict[str, Any]] | None = None
+) -> None:
+    detail = Jsonb({"rejected": details}) if details else None
     with translated():
         async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
             await conn.execute(
@@ -155,6 +230,7 @@ async def _record_rejection(state: AppState, caller: Caller, error: OneVaultErro
                 {
                     "reason": f"{error.code}: {error.message}"[:500],
                     "field": error.field,
-                    "detail": None,
+                    "detail": detail,
+                    "count": len(details) if details else 1,
                 },
             )

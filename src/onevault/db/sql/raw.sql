@@ -26,7 +26,7 @@ SELECT util.current_tenant_hk(), a.action, %(batch_id)s, a.n, a.detail
 
 -- name: insert_rejection_audit
 INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, event_count, reason, field, detail)
-VALUES (util.current_tenant_hk(), 'REJECTED', 1, %(reason)s, %(field)s, %(detail)s);
+VALUES (util.current_tenant_hk(), 'REJECTED', %(count)s, %(reason)s, %(field)s, %(detail)s);
 
 -- name: database_ping
 SELECT 1;
