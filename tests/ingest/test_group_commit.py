@@ -1,0 +1,107 @@
+"""Group commit keeps durability: an answered event is committed, a failed commit is never answered 2xx."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, Database, free_port
+
+FAIL_AT_COMMIT = """
+CREATE FUNCTION public.fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.raw_payload ->> 'event_type' = 'fail_commit' THEN RAISE EXCEPTION 'simulated commit failure'; END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER fail_at_commit AFTER INSERT ON raw.site_tracking_events
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION public.fail_at_commit();
+"""
+
+
+def raw_ids(database: Database) -> set[str]:
+    with database.admin() as conn:
+        return {r[0] for r in conn.execute("SELECT event_id FROM raw.site_tracking_events")}
+
+
+def test_a_request_whose_commit_fails_gets_a_5xx(client: httpx.Client, make_tenant, database: Database) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.admin() as conn:
+        conn.execute(FAIL_AT_COMMIT)
+    bad = client.post(
+        "/api/v1/track/async",
+        headers=acme.headers,
+        json={"event_type": "fail_commit", "page_url": "https://e.com/", "event_id": "doomed"},
+    )
+    assert bad.status_code >= 500
+    assert set(bad.json()) >= {"error", "message"}
+    good = client.post(
+        "/api/v1/track/async",
+        headers=acme.headers,
+        json={"event_type": "page_view", "page_url": "https://e.com/", "event_id": "fine"},
+    )
+    assert good.status_code == 202
+    assert raw_ids(database) == {"evt_fine"}
+
+
+@pytest.mark.slow
+def test_every_2xx_survives_sigkill_of_the_server_mid_load(database: Database, make_tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEVAULT_")}
+    env.update(
+        SYSTEM_DATABASE_URL=database.admin_url,
+        JWT_SECRET=TEST_JWT_SECRET,
+        ONEVAULT_APP_DB_PASSWORD=TEST_APP_PASSWORD,
+        ONEVAULT_DATA_DIR=str(tmp_path),
+        ONEVAULT_PORT=str(port),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "onevault", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        acknowledged: list[str] = []
+        # One shared client: a client per request spends its time building TLS contexts, not sending.
+        http = httpx.Client(
+            base_url=url,
+            headers=acme.headers,
+            timeout=5,
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=32),
+        )
+
+        def send(i: int) -> None:
+            body = {"event_type": "page_view", "page_url": f"https://e.com/{i}", "event_id": f"k{i}"}
+            try:
+                response = http.post("/api/v1/track/async", json=body)
+            except httpx.HTTPError:
+                return
+            if response.status_code == 202:
+                acknowledged.append(response.json()["event_id"])
+
+        with http, concurrent.futures.ThreadPoolExecutor(max_workers=32) as pool:
+            futures = [pool.submit(send, i) for i in range(3000)]
+            while len(acknowledged) < 500:
+                time.sleep(0.01)
+            os.kill(proc.pid, signal.SIGKILL)  # mid-load: requests are in flight
+            concurrent.futures.wait(futures)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert 500 <= len(acknowledged) < 3000
+    missing = set(acknowledged) - raw_ids(database)
+    assert missing == set(), f"{len(missing)} acknowledged events were lost"
