@@ -131,6 +131,19 @@ def make_tenant(database: Database, token_config: TokenConfig):  # type: ignore[
     return make
 
 
+def process_env(database: Database, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment for a `python -m onevault ...` process against `database` (no stray ONEVAULT_*)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEVAULT_")}
+    env.update(
+        SYSTEM_DATABASE_URL=database.admin_url,
+        JWT_SECRET=TEST_JWT_SECRET,
+        ONEVAULT_APP_DB_PASSWORD=TEST_APP_PASSWORD,
+        ONEVAULT_DATA_DIR=str(data_dir),
+        **extra,
+    )
+    return env
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

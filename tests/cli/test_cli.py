@@ -15,7 +15,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, Database, free_port
+from tests.conftest import TEST_JWT_SECRET, Database, free_port, process_env
 from tests.pipeline.dataset import generate, load_raw
 
 
@@ -27,14 +27,7 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
 
 @pytest.fixture
 def cli_env(database: Database, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEVAULT_")}
-    env.update(
-        SYSTEM_DATABASE_URL=database.admin_url,
-        JWT_SECRET=TEST_JWT_SECRET,
-        ONEVAULT_APP_DB_PASSWORD=TEST_APP_PASSWORD,
-        ONEVAULT_DATA_DIR=str(tmp_path / "data"),
-    )
-    return env
+    return process_env(database, tmp_path / "data")
 
 
 def test_tenant_create_json_prints_id_key_and_token(cli_env: dict[str, str]) -> None:

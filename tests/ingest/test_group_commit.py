@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, Database, free_port
+from tests.conftest import Database, free_port, process_env
 
 FAIL_AT_COMMIT = """
 CREATE FUNCTION public.fail_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -55,14 +55,7 @@ def test_a_request_whose_commit_fails_gets_a_5xx(client: httpx.Client, make_tena
 def test_every_2xx_survives_sigkill_of_the_server_mid_load(database: Database, make_tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     acme = make_tenant("acme")
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEVAULT_")}
-    env.update(
-        SYSTEM_DATABASE_URL=database.admin_url,
-        JWT_SECRET=TEST_JWT_SECRET,
-        ONEVAULT_APP_DB_PASSWORD=TEST_APP_PASSWORD,
-        ONEVAULT_DATA_DIR=str(tmp_path),
-        ONEVAULT_PORT=str(port),
-    )
+    env = process_env(database, tmp_path, ONEVAULT_PORT=str(port))
     proc = subprocess.Popen(
         [sys.executable, "-m", "onevault", "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 
 from onevault.db.tenancy import tenant_transaction
 from onevault.pipeline.runner import drain_once
-from tests.conftest import TEST_APP_PASSWORD, TEST_JWT_SECRET, Database
+from tests.conftest import Database, process_env
 from tests.pipeline.dataset import generate, load_raw
 
 POISON_TRIGGER = """
@@ -69,24 +68,13 @@ def test_a_failing_event_is_retried_then_kept_as_error_without_sinking_its_batch
     assert loaded == (10,)
 
 
-def worker_env(database: Database, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ONEVAULT_")}
-    env.update(
-        SYSTEM_DATABASE_URL=database.admin_url,
-        JWT_SECRET=TEST_JWT_SECRET,
-        ONEVAULT_APP_DB_PASSWORD=TEST_APP_PASSWORD,
-        ONEVAULT_DATA_DIR=str(tmp_path / "data"),
-    )
-    return env
-
-
 @pytest.mark.slow
 def test_worker_wakes_on_notify_and_stops_cleanly_on_sigterm(database: Database, make_tenant, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     acme = make_tenant("acme").tenant.tenant_hk
     # A 60 s poll: anything processed within a few seconds was woken by NOTIFY, not by polling.
     proc = subprocess.Popen(
         [sys.executable, "-m", "onevault", "worker", "--poll", "60"],
-        env=worker_env(database, tmp_path),
+        env=process_env(database, tmp_path / "data"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
