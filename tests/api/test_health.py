@@ -47,3 +47,21 @@ def test_interactive_docs_are_on_in_development(client: httpx.Client) -> None:
     assert client.get("/docs").status_code == 200
     spec = client.get("/openapi.json").json()
     assert "/api/v1/track/async" in spec["paths"]
+
+
+def test_every_response_carries_security_headers(client: httpx.Client) -> None:
+    for response in (client.get("/health"), client.get("/nope"), client.post("/api/v1/track/async", json={})):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    docs = client.get("/docs")
+    assert docs.headers["x-content-type-options"] == "nosniff"
+    assert "content-security-policy" not in docs.headers  # the docs page loads its own assets
+
+
+def test_interactive_docs_are_off_in_production(runtime: Runtime) -> None:
+    production = dataclasses.replace(runtime, settings=runtime.settings.model_copy(update={"env": "production"}))
+    with RunningService(production) as svc, httpx.Client(base_url=svc.url, timeout=10) as http:
+        assert http.get("/docs").status_code == 404
+        assert http.get("/health").status_code == 200

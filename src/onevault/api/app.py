@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from onevault import __version__
 from onevault.api.errors import install_error_handlers
 from onevault.api.routes import health, track
+from onevault.api.security import SecurityHeaders
 from onevault.api.state import AppState
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
@@ -56,6 +57,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     docs = "/docs" if settings.is_development else None
     app = FastAPI(title="OneVault", version=__version__, lifespan=lifespan, docs_url=docs, redoc_url=None)
     install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(track.router)
     return app
