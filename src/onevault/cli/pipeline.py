@@ -6,6 +6,7 @@ import signal
 import threading
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -74,7 +75,10 @@ def run_cmd(batch_size: BatchSize = 2000) -> None:
         pending = _pending(rt)
         total = BatchResult()
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress, psycopg_connect(rt) as conn:
+        with (
+            Progress(*columns, console=console) as progress,
+            psycopg.connect(rt.app_url, application_name="onevault-cli") as conn,
+        ):
             task = progress.add_task("staging and loading", total=max(pending, 1))
             while True:
                 done = drain_once(conn, batch_size, on_batch=lambda b: progress.advance(task, b.staged))
@@ -87,10 +91,4 @@ def run_cmd(batch_size: BatchSize = 2000) -> None:
 
 def _pending(rt: Runtime) -> int:
     rows = _status_rows(rt, None)
-    return int(sum(float(str(v)) for layer, metric, v in rows if (layer, metric) == ("RAW_LAYER", "pending_events")))
-
-
-def psycopg_connect(rt: Runtime):  # type: ignore[no-untyped-def]
-    import psycopg
-
-    return psycopg.connect(rt.app_url, application_name="onevault-cli")
+    return sum(int(str(v)) for layer, metric, v in rows if (layer, metric) == ("RAW_LAYER", "pending_events"))

@@ -37,10 +37,15 @@ async def quality_metrics(conn: psycopg.AsyncConnection, hours: int) -> dict[str
     }
 
 
-async def status(conn: psycopg.AsyncConnection, recent: int = 10) -> dict[str, Any]:
+async def queue_counts(conn: psycopg.AsyncConnection) -> dict[str, Any]:
+    """raw_pending, staging_pending, business_pending and last_processed of the tenant."""
     [counts] = await _rows(conn, "status_counts")
+    return counts
+
+
+async def status(conn: psycopg.AsyncConnection, recent: int = 10) -> dict[str, Any]:
     return {
-        "pipeline_status": counts,
+        "pipeline_status": await queue_counts(conn),
         "recent_events": await _rows(conn, "recent_events", {"limit": recent}),
         "quality_metrics": await quality_metrics(conn, 24),
     }

@@ -80,8 +80,7 @@ async def track_batch(request: Request, caller: AuthenticatedCaller) -> Response
     except OneVaultError as exc:
         await _record_rejection(state, caller, exc)
         raise
-    ip = client_address(request.client.host if request.client else None)
-    user_agent = request.headers.get("user-agent", "")[:1024] or None
+    ip, user_agent = _client(request)
     accepted = [(item.index, RawWrite(item.event, ip, user_agent)) for item in items if item.event is not None]
     written = await state.writer.write(caller.tenant_hk, [w for _, w in accepted]) if accepted else []
     outcome = dict(zip((index for index, _ in accepted), written, strict=True))
@@ -121,7 +120,7 @@ async def track(request: Request, caller: AuthenticatedCaller) -> Response:
     """Store one event, then take it through staging and the business layer before answering."""
     result = await _store(request, caller)
     state = app_state(request)
-    user_agent = request.headers.get("user-agent", "")[:1024]
+    _, user_agent = _client(request)
     with translated():
         async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
             if user_agent:
@@ -169,7 +168,7 @@ async def track_process(
             totals["staging_to_business"] += row[2]
             totals["errors"] += row[4]
         async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
-            remaining = (await monitoring.status(conn, recent=0))["pipeline_status"]
+            remaining = await monitoring.queue_counts(conn)
     return json_response({"success": True, **totals, "remaining": remaining})
 
 
@@ -188,10 +187,14 @@ async def _store(request: Request, caller: Caller) -> WriteResult:
     """Check the event and commit it to the raw layer (group commit); returns once it is durable."""
     state = app_state(request)
     event = await _accept_event(request, state, caller)
-    ip = client_address(request.client.host if request.client else None)
-    write = RawWrite(event, ip, request.headers.get("user-agent", "")[:1024] or None)
-    [result] = await state.writer.write(caller.tenant_hk, [write])
+    [result] = await state.writer.write(caller.tenant_hk, [RawWrite(event, *_client(request))])
     return result
+
+
+def _client(request: Request) -> tuple[str | None, str | None]:
+    """The client's full address (truncated by the database before storage) and user agent (capped)."""
+    ip = client_address(request.client.host if request.client else None)
+    return ip, request.headers.get("user-agent", "")[:1024] or None
 
 
 async def _accept_event(request: Request, state: AppState, caller: Caller) -> Event:
