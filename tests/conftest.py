@@ -6,6 +6,7 @@ roles); otherwise it starts an embedded pgserver in a temporary directory. Tests
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import threading
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import jwt
 import psycopg
 import pytest
 import uvicorn
@@ -106,6 +108,11 @@ def runtime(database: Database, tmp_path: Path) -> Runtime:
     return Runtime(settings, database.admin_url, database.app_url, TEST_JWT_SECRET, TEST_APP_PASSWORD)
 
 
+def runtime_with(runtime: Runtime, **settings: object) -> Runtime:
+    """The same runtime with some settings changed (rate limits, refresh intervals...)."""
+    return dataclasses.replace(runtime, settings=runtime.settings.model_copy(update=settings))
+
+
 @pytest.fixture
 def token_config(runtime: Runtime) -> TokenConfig:
     s = runtime.settings
@@ -120,6 +127,10 @@ class TenantCredentials:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "X-Customer-ID": self.tenant.customer_id}
+
+    @property
+    def claims(self) -> dict[str, object]:
+        return dict(jwt.decode(self.token, options={"verify_signature": False}))
 
 
 @pytest.fixture
