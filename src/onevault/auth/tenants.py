@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from onevault.auth.credentials import TtlCache
 from onevault.db.errors import translated
 from onevault.db.queries import query
 from onevault.db.tenancy import tenant_transaction
@@ -95,16 +95,10 @@ class TenantCache:
 
     def __init__(self, pool: AsyncConnectionPool, ttl: float = 30.0) -> None:
         self._pool = pool
-        self._ttl = ttl
-        self._entries: dict[str, tuple[float, Tenant | None]] = {}
+        self._cache: TtlCache[Tenant | None] = TtlCache(ttl)
 
     async def get(self, customer_id: str) -> Tenant | None:
-        hit = self._entries.get(customer_id)
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        tenant = await self._load(customer_id)
-        self._entries[customer_id] = (time.monotonic() + self._ttl, tenant)
-        return tenant
+        return await self._cache.get(customer_id, self._load)
 
     async def _load(self, customer_id: str) -> Tenant | None:
         if not CUSTOMER_ID.match(customer_id):
