@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import httpx
+import pytest
 
 from onevault.tracker.build import SIZE_BUDGET, minify, source
 from tests.cli.test_cli import run_cli
@@ -61,22 +62,45 @@ def test_script_is_gzip_encoded_when_accepted_and_loadable_from_other_sites(clie
 
 
 def test_snippet_pins_exactly_the_served_bytes(
-    client: httpx.Client, database: Database, tmp_path: Path, make_tenant
+    client: httpx.Client, cli_env: dict[str, str], make_tenant, make_site_key
 ) -> None:  # type: ignore[no-untyped-def]
     make_tenant("acme")
-    env = process_env(database, tmp_path / "data")
-    done = run_cli(["site", "snippet", "acme", "--site-key", "ovsk_test", "--base-url", str(client.base_url)], env)
+    key = make_site_key("acme", ("https://shop.example",))
+    done = run_cli(["site", "snippet", "acme", "--site-key", key, "--base-url", str(client.base_url)], cli_env)
     assert done.returncode == 0, done.stderr
-    tag = done.stdout.strip()
     digest = base64.b64encode(hashlib.sha384(served(client).content).digest()).decode()
-    assert tag == (
-        f'<script defer data-site-key="ovsk_test" src="{client.base_url}/tracker.js" '
+    assert done.stdout.strip() == (
+        f'<script defer data-site-key="{key}" src="{client.base_url}/tracker.js" '
         f'integrity="sha384-{digest}" crossorigin="anonymous"></script>'
     )
 
 
-def test_snippet_for_an_unknown_tenant_fails_clearly(database: Database, tmp_path: Path) -> None:
-    done = run_cli(["site", "snippet", "nobody", "--site-key", "ovsk_test"], process_env(database, tmp_path / "data"))
-    assert done.returncode == 1
-    assert "no tenant" in done.stderr
-    assert "Traceback" not in done.stderr
+def test_snippet_takes_the_newest_active_key_by_default(cli_env: dict[str, str], make_tenant, make_site_key) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("acme")
+    make_site_key("acme", ("https://shop.example",))
+    newest = make_site_key("acme", ("https://shop.example",))
+    done = run_cli(["site", "snippet", "acme", "--base-url", "https://ov.example/", "--cookieless"], cli_env)
+    assert done.returncode == 0, done.stderr
+    assert f'data-site-key="{newest}" data-cookieless src="https://ov.example/tracker.js"' in done.stdout
+
+
+def test_snippet_refuses_another_tenants_key_and_an_unknown_tenant(
+    cli_env: dict[str, str], make_tenant, make_site_key
+) -> None:  # type: ignore[no-untyped-def]
+    make_tenant("acme")
+    make_tenant("globex")
+    theirs = make_site_key("globex", ("https://globex.example",))
+    for args, message in (
+        (["acme", "--site-key", theirs], "not an active key of this tenant"),
+        (["acme"], "no active site key"),
+        (["nobody"], "no tenant"),
+    ):
+        done = run_cli(["site", "snippet", *args], cli_env)
+        assert done.returncode == 1, args
+        assert message in done.stderr
+        assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def cli_env(database: Database, tmp_path: Path) -> dict[str, str]:
+    return process_env(database, tmp_path / "data")

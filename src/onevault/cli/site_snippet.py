@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from onevault.auth.sitekeys import SiteKey, list_site_keys
 from onevault.auth.tenants import find_tenant
 from onevault.cli.common import cli_errors, runtime
 from onevault.errors import NotFound
@@ -16,7 +17,7 @@ from onevault.tracker.build import snippet as script_tag
 def snippet(
     customer_id: Annotated[str, typer.Argument(help="The tenant's customer id.")],
     site_key: Annotated[
-        str | None, typer.Option(help="The public site key (ovsk_...) the page sends with; see `onevault site add`.")
+        str | None, typer.Option(help="One of the tenant's active site keys (default: its newest).")
     ] = None,
     base_url: Annotated[
         str | None,
@@ -38,9 +39,18 @@ def snippet(
         with admin_connection(rt) as conn:
             if find_tenant(conn, customer_id) is None:
                 raise NotFound(f"no tenant with customer id {customer_id!r}")
-        if site_key is None:
-            raise typer.BadParameter(
-                "make one with `onevault site add CUSTOMER_ID --origin ORIGIN`", param_hint="--site-key"
-            )
+            active = [k for k in list_site_keys(conn, customer_id) if k.revoked_at is None]
+        key = _choose(active, site_key)
         url = base_url or f"http://{rt.settings.host}:{rt.settings.port}"
-        typer.echo(script_tag(url, site_key, cookieless=cookieless, integrity=integrity))
+        typer.echo(script_tag(url, key, cookieless=cookieless, integrity=integrity))
+
+
+def _choose(active: list[SiteKey], wanted: str | None) -> str:
+    """The wanted key if it is one of the tenant's active keys, else the newest active key."""
+    if wanted is not None:
+        if wanted not in {k.site_key for k in active}:
+            raise NotFound("that site key is not an active key of this tenant (see `onevault site list`)")
+        return wanted
+    if not active:
+        raise NotFound("the tenant has no active site key: make one with `onevault site add CUSTOMER_ID --origin ...`")
+    return max(active, key=lambda k: k.created_at).site_key
