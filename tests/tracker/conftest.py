@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +19,8 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
 from onevault.pipeline.runner import drain_once
-from tests.conftest import Database
+from onevault.tracker.build import snippet
+from tests.conftest import Database, RunningService
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -50,7 +51,7 @@ class StaticSite:
     def __init__(self, pages: dict[str, str], fallback: str | None = None) -> None:
         self.pages = dict(pages)
         self.fallback = fallback
-        self.files: dict[str, tuple[str, bytes]] = {}
+        self.files: dict[str, tuple[str, bytes]] = {"/favicon.ico": ("image/x-icon", b"")}  # no 404 line
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,20 +84,6 @@ class StaticSite:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def static_site() -> Iterator[Callable[..., StaticSite]]:
-    sites: list[StaticSite] = []
-
-    def make(pages: dict[str, str], fallback: str | None = None) -> StaticSite:
-        site = StaticSite(pages, fallback).__enter__()
-        sites.append(site)
-        return site
-
-    yield make
-    for site in sites:
-        site.__exit__()
 
 
 @dataclass
@@ -208,3 +195,33 @@ def business(database: Database) -> Business:
         raw = conn.execute("SELECT count(*) FROM raw.site_tracking_events").fetchone()
     assert raw is not None and raw[0] == len(events), "every raw event reached the business layer once"
     return Business([tuple(e) for e in events], visitors, sessions)  # type: ignore[misc]
+
+
+@dataclass
+class Visit:
+    """Everything a browser test needs: the service, a fresh site with a site key for it, a profile."""
+
+    service: RunningService
+    database: Database
+    context: BrowserContext
+    console: Console
+    site: StaticSite
+    key: str
+
+    def tag(self, *flags: str) -> str:
+        """The snippet `onevault site snippet` prints, plus data-* flags. Tests that should count visits
+        pass count-automated: Playwright's Chromium reports navigator.webdriver."""
+        extra = "".join(f" data-{flag}" for flag in flags)
+        return snippet(self.service.url, self.key).replace("<script defer", f"<script defer{extra}", 1)
+
+    def page(self, context: BrowserContext | None = None) -> Page:
+        return self.console.watch((context or self.context).new_page())
+
+
+@pytest.fixture
+def visit(  # type: ignore[no-untyped-def]
+    service: RunningService, database: Database, context: BrowserContext, console: Console, make_tenant, make_site_key
+) -> Iterator[Visit]:
+    with StaticSite({}) as site:
+        make_tenant("acme")
+        yield Visit(service, database, context, console, site, make_site_key("acme", (site.origin,)))
