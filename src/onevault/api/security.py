@@ -15,6 +15,10 @@ HEADERS: list[tuple[bytes, bytes]] = [
 # load their own scripts and styles, so they keep the browser's defaults.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/openapi.json")
+# The tracker script is loaded by other sites' pages: it must not be fenced to this site.
+SCRIPT_HEADERS = [
+    (name, b"cross-origin" if name == b"cross-origin-resource-policy" else value) for name, value in HEADERS
+]
 
 
 class SecurityHeaders:
@@ -25,7 +29,10 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = HEADERS if scope["path"].startswith(DOCS_PATHS) else [*HEADERS, API_CSP]
+        path = scope["path"]
+        extra = (
+            SCRIPT_HEADERS if path == "/tracker.js" else HEADERS if path.startswith(DOCS_PATHS) else [*HEADERS, API_CSP]
+        )
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

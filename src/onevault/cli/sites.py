@@ -8,11 +8,13 @@ from typing import Annotated
 import typer
 
 from onevault.auth.sitekeys import create_site_key, list_site_keys, revoke_site_key
+from onevault.cli import site_snippet
 from onevault.cli.common import cli_errors, console, runtime
 from onevault.errors import NotFound
 from onevault.runtime import admin_connection
 
 site_app = typer.Typer(help="Site keys: public, ingest-only keys for web pages.", no_args_is_help=True)
+site_app.command("snippet")(site_snippet.snippet)
 
 
 @site_app.command("add")
