@@ -10,7 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from onevault import __version__
 from onevault.api.errors import install_error_handlers
-from onevault.api.routes import health, track
+from onevault.api.routes import health, segment, track
 from onevault.api.security import SecurityHeaders
 from onevault.api.state import AppState
 from onevault.auth.tenants import TenantCache
@@ -60,4 +60,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(track.router)
+    app.include_router(segment.router)
     return app
