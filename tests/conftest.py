@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+from starlette.types import ASGIApp
 
 from onevault.api.app import create_app
 from onevault.auth.tenants import Tenant, create_tenant
@@ -153,10 +154,11 @@ def free_port() -> int:
 class RunningService:
     """The real app under uvicorn in a background thread, reached over real HTTP."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
         self.port = free_port()
+        app: ASGIApp = create_app(runtime)
         config = uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            wrap(app) if wrap else app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
