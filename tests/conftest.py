@@ -22,6 +22,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from onevault.api.app import create_app
+from onevault.auth.sitekeys import create_site_key
 from onevault.auth.tenants import Tenant, create_tenant
 from onevault.auth.tokens import TokenConfig, issue_token
 from onevault.db import migrate, roles
@@ -128,6 +129,17 @@ def make_tenant(database: Database, token_config: TokenConfig):  # type: ignore[
         with database.admin() as conn:
             tenant = create_tenant(conn, customer_id.title(), customer_id)
         return TenantCredentials(tenant, issue_token(token_config, customer_id, ttl))
+
+    return make
+
+
+@pytest.fixture
+def make_site_key(database: Database):  # type: ignore[no-untyped-def]
+    """A public site key for an existing tenant, valid from `origins`."""
+
+    def make(customer_id: str, origins: tuple[str, ...] = ("http://127.0.0.1",)) -> str:
+        with database.admin() as conn:
+            return create_site_key(conn, customer_id, origins)
 
     return make
 

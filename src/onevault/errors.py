@@ -101,3 +101,20 @@ class MigrationError(OneVaultError):
     """A migration could not be applied or rolled back."""
 
     code = "migration_error"
+
+
+class RateLimited(OneVaultError):
+    """Too many requests; retry after the time given."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, headers: dict[str, str], field: str | None = None) -> None:
+        super().__init__(message, field=field, rule="rate_limit")
+        self.headers = headers
+
+
+class OriginNotAllowed(Forbidden):
+    """This site key is not valid from the request's origin."""
+
+    code = "origin_not_allowed"

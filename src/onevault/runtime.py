@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 
+from onevault.auth import keyring
 from onevault.db import migrate, roles
 from onevault.db.embedded import start_embedded
 from onevault.errors import ConfigurationError, DatabaseUnavailable
@@ -55,7 +56,9 @@ def prepare_database(runtime: Runtime) -> list[migrate.Migration]:
     """Ensure the application role exists and every migration is applied; returns those applied now."""
     with admin_connection(runtime) as conn:
         roles.ensure_app_role(conn, runtime.app_password)
-        return migrate.migrate(conn)
+        applied = migrate.migrate(conn)
+        keyring.seed_secret(conn, runtime.jwt_secret, runtime.settings.jwt_rotation_overlap_seconds)
+        return applied
 
 
 def admin_connection(runtime: Runtime) -> psycopg.Connection:

@@ -10,7 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from limits import parse_many
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from onevault.errors import ConfigurationError
@@ -48,6 +49,25 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(default=1000, ge=1, le=10000)
     group_commit_flushers: int = Field(default=2, ge=1, le=16)
     forwarded_allow_ips: str = "127.0.0.1"
+    # Rate limits in the `limits` notation ("N/second", "N/minute", several joined by ";"). Per tenant
+    # after authentication; per client address before it, so floods of bad credentials are limited too.
+    rate_limit_tenant: str = "10000/second"
+    rate_limit_ip: str = "2000/second"
+    # How soon a revocation, a secret rotation or a new site key reaches every API process.
+    credential_refresh_seconds: float = Field(default=2.0, ge=0, le=300)
+    # A changed JWT_SECRET or `onevault token rotate-secret`: the old secret stays valid this long.
+    jwt_rotation_overlap_seconds: int = Field(default=86400, ge=0)
+    # The audit trail is written in batches at most this often (and on shutdown).
+    audit_flush_ms: int = Field(default=200, ge=10, le=10_000)
+
+    @field_validator("rate_limit_tenant", "rate_limit_ip")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit such as '100/second' or '10/second;1000/hour'") from None
+        return value
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:

@@ -138,3 +138,48 @@ def test_limits_and_gzip(client: httpx.Client, make_tenant, database: Database) 
     )
     assert response.status_code == 200 and response.json()["accepted"] == 1
     assert set(raw_rows(database)) == {"evt_g1"}
+
+
+def test_site_key_is_a_write_key_valid_only_from_its_origins(
+    client: httpx.Client, make_tenant, make_site_key, database: Database
+) -> None:
+    make_tenant("acme")
+    key = make_site_key("acme", origins=("https://acme.test",))
+    message = {"event": "Signed Up", "userId": "u1", "messageId": "k1"}
+    server_side = client.post("/v1/track", json=message, auth=basic(key))  # no Origin: a server or an app
+    assert server_side.status_code == 200
+    from_site = client.post(
+        "/v1/track", json={**message, "messageId": "k2"}, auth=basic(key), headers={"Origin": "https://acme.test"}
+    )
+    assert from_site.status_code == 200
+    assert from_site.headers["access-control-allow-origin"] == "https://acme.test"
+    elsewhere = client.post(
+        "/v1/track", json={**message, "messageId": "k3"}, auth=basic(key), headers={"Origin": "https://evil.test"}
+    )
+    assert (elsewhere.status_code, elsewhere.json()["error"]) == (403, "origin_not_allowed")
+    assert set(raw_rows(database)) == {"evt_k1", "evt_k2"}
+
+
+def test_analytics_js_style_write_key_in_a_text_plain_body(
+    client: httpx.Client, make_tenant, make_site_key, database: Database
+) -> None:
+    """analytics.js posts to /v1/<first letter> and /v1/b as text/plain, with writeKey in the body."""
+    make_tenant("acme")
+    key = make_site_key("acme", origins=("https://acme.test",))
+    headers = {"Content-Type": "text/plain", "Origin": "https://acme.test"}
+    page = {
+        "type": "page",
+        "messageId": "ajs-1",
+        "anonymousId": "a1",
+        "writeKey": key,
+        "context": {"page": {"url": "https://acme.test/"}},
+    }
+    one = client.post("/v1/p", content=json.dumps(page), headers=headers)
+    assert one.status_code == 200 and one.headers["access-control-allow-origin"] == "https://acme.test"
+    batch = {"writeKey": key, "batch": [{"type": "track", "event": "x", "anonymousId": "a1", "messageId": "ajs-2"}]}
+    assert client.post("/v1/b", content=json.dumps(batch), headers=headers).json()["accepted"] == 1
+    wrong = client.post("/v1/t", content=json.dumps({**page, "writeKey": "ovsk_nope"}), headers=headers)
+    assert wrong.status_code == 401
+    rows = raw_rows(database)
+    assert set(rows) == {"evt_ajs-1", "evt_ajs-2"}
+    assert "writeKey" not in rows["evt_ajs-1"][0]["segment"]  # the key is a credential: never stored

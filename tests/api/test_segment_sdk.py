@@ -110,11 +110,12 @@ def drain(client: httpx.Client, headers: dict[str, str]) -> None:
 
 
 def test_segment_python_sdk_delivers_every_event_once_despite_retries(
-    flaky_service: tuple[RunningService, FailAfterCommit], make_tenant, database: Database
+    flaky_service: tuple[RunningService, FailAfterCommit], make_tenant, make_site_key, database: Database
 ) -> None:
     service, faults = flaky_service
     acme = make_tenant("acme")
-    message_ids, visitors, errors = send_with_the_sdk(service.url, acme.token)
+    site_key = make_site_key("acme", origins=("https://shop.example",))
+    message_ids, visitors, errors = send_with_the_sdk(service.url, site_key)  # the site key is the write key
     assert errors == [], f"the SDK gave up on batches: {errors}"
     assert len(set(message_ids)) == EVENTS
 

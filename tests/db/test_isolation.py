@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 
+from onevault.auth.sitekeys import create_site_key
 from onevault.db.queries import query
 from onevault.db.roles import APP_ROLE
 from onevault.pipeline.runner import parse_pending_user_agents
@@ -20,6 +23,17 @@ SELECT c.oid::regclass::text
                 WHERE a.attrelid = c.oid AND a.attname = 'tenant_hk' AND NOT a.attisdropped)
  ORDER BY 1
 """
+
+
+AUDIT_ROW = {
+    "occurred_at": [datetime(2026, 1, 1, tzinfo=UTC)],
+    "credential_id": ["jti"],
+    "method": ["GET"],
+    "endpoint": ["/api/v1/track/status"],
+    "status": [200],
+    "outcome": ["ok"],
+    "client_ip": ["198.51.100.7"],
+}
 
 
 def tenant_tables(conn: psycopg.Connection) -> list[str]:
@@ -44,6 +58,12 @@ def two_tenants(database: Database, make_tenant):  # type: ignore[no-untyped-def
                 )
                 parse_pending_user_agents(conn, 100)  # so staging.user_agent_parsed has rows too
                 conn.execute("SELECT * FROM staging.process_complete_pipeline(100)")
+                conn.execute(
+                    query("record_issued_token"),
+                    {"tenant_hk": c.tenant.tenant_hk, "jti": f"jti-{name}", "issued_at": 0, "expires_at": 2**31},
+                )
+                conn.execute(query("append_request_log"), AUDIT_ROW)
+            create_site_key(conn, name, ["https://shop.example"])
     return creds
 
 
@@ -124,6 +144,20 @@ def test_every_key_of_a_tenant_table_includes_tenant_hk(database: Database) -> N
             assert keys, f"{table} has no key"
             for name, columns in keys:
                 assert "tenant_hk" in columns, f"{table}.{name} omits tenant_hk"
+
+
+def test_every_security_definer_function_pins_its_search_path(database: Database) -> None:
+    with database.admin() as conn:
+        definers = conn.execute(
+            "SELECT p.oid::regprocedure::text, p.proconfig FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+    assert len(definers) >= 4, "the catalog query found too few SECURITY DEFINER functions to be right"
+    for name, config in definers:
+        pinned = [c for c in config or [] if c.startswith("search_path=")]
+        assert pinned, f"{name} is SECURITY DEFINER without a pinned search_path"
+        assert "public" not in pinned[0] and "$user" not in pinned[0], f"{name}: {pinned[0]} is not pinned"
 
 
 def test_application_role_owns_nothing_and_cannot_bypass_rls(database: Database) -> None:

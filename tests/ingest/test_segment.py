@@ -167,3 +167,10 @@ def test_gzip_bodies_are_inflated_within_the_limit() -> None:
         segment.decode_body(b"not gzip", "gzip", 1024)
     with pytest.raises(InvalidEvent):
         segment.decode_body(plain, "br", 1024)
+
+
+def test_write_key_in_the_body() -> None:
+    assert segment.body_write_key(b'{"writeKey": " ovsk_abc ", "batch": []}') == "ovsk_abc"
+    assert segment.body_write_key(b'{"writeKey": 7}') is None
+    assert segment.body_write_key(b"[1]") is None
+    assert segment.body_write_key(b"not json") is None

@@ -9,10 +9,15 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
 from onevault import __version__
+from onevault.api.audit import AuditLog
+from onevault.api.context import RequestContext
+from onevault.api.cors import PreflightCors
 from onevault.api.errors import install_error_handlers
+from onevault.api.ratelimit import RateLimits
 from onevault.api.routes import health, segment, track
 from onevault.api.security import SecurityHeaders
 from onevault.api.state import AppState
+from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
 from onevault.ingest.writer import GroupCommitWriter
@@ -47,16 +52,26 @@ def create_app(runtime: Runtime) -> FastAPI:
         tokens = TokenConfig(
             runtime.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds
         )
-        app.state.onevault = AppState(settings, pool, writer, TenantCache(pool), tokens)
+        credentials = CredentialStore(pool, runtime.jwt_secret, settings.credential_refresh_seconds)
+        limits = RateLimits(settings.rate_limit_tenant, settings.rate_limit_ip)
+        audit.bind(pool)
+        await audit.start()
+        app.state.onevault = AppState(settings, pool, writer, TenantCache(pool), tokens, credentials, limits, audit)
         try:
             yield
         finally:
             await writer.stop()
+            await audit.stop()
             await pool.close()
 
     docs = "/docs" if settings.is_development else None
     app = FastAPI(title="OneVault", version=__version__, lifespan=lifespan, docs_url=docs, redoc_url=None)
     install_error_handlers(app)
+    audit = AuditLog(settings.audit_flush_ms)
+    # Outermost last: security headers on everything, preflights answered before the routes, and the
+    # request context (audit, CORS and rate-limit headers) around every endpoint.
+    app.add_middleware(RequestContext, audit=audit)
+    app.add_middleware(PreflightCors)
     app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(track.router)

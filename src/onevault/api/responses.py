@@ -15,5 +15,5 @@ def json_response(body: Any, status_code: int = 200, headers: dict[str, str] | N
 
 
 def error_response(error: OneVaultError) -> Response:
-    headers = {"Retry-After": "1"} if error.status_code == 503 else None
+    headers = {"Retry-After": "1"} if error.status_code == 503 else getattr(error, "headers", None)
     return json_response(error.to_dict(), error.status_code, headers)

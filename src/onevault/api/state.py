@@ -1,4 +1,4 @@
-"""What the app holds for its lifetime: the pool, the writer, the tenant cache and token config."""
+"""What the app holds for its lifetime: the pool, the writers, and the credential and limit state."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from fastapi import Request
 from psycopg_pool import AsyncConnectionPool
 
+from onevault.api.audit import AuditLog
+from onevault.api.ratelimit import RateLimits
+from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
 from onevault.ingest.writer import GroupCommitWriter
@@ -20,6 +23,9 @@ class AppState:
     writer: GroupCommitWriter
     tenants: TenantCache
     tokens: TokenConfig
+    credentials: CredentialStore
+    limits: RateLimits
+    audit: AuditLog
 
 
 def app_state(request: Request) -> AppState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from onevault.cli import db, pipeline, serve, tenants
+from onevault.cli import audit, db, pipeline, serve, sites, tenants
 
 app = typer.Typer(
     help="OneVault: multi-tenant website analytics on PostgreSQL.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -15,3 +15,5 @@ app.add_typer(db.app, name="db")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(tenants.tenant_app, name="tenant")
 app.add_typer(tenants.token_app, name="token")
+app.add_typer(sites.site_app, name="site")
+app.add_typer(audit.audit_app, name="audit")

@@ -9,9 +9,8 @@ import uvicorn
 
 from onevault.api.app import create_app
 from onevault.auth.tenants import create_tenant, list_tenants
-from onevault.auth.tokens import issue_token
 from onevault.cli.common import cli_errors, console, runtime
-from onevault.cli.tenants import token_config
+from onevault.cli.tenants import issue_recorded
 from onevault.pipeline.worker import start_in_thread
 from onevault.runtime import Runtime, admin_connection
 
@@ -50,7 +49,7 @@ def _first_start(rt: Runtime) -> None:
         if list_tenants(conn):
             return
         tenant = create_tenant(conn, "Default", FIRST_TENANT)
-    token = issue_token(token_config(rt), tenant.customer_id, rt.settings.token_ttl_days * 86400)
+        token = issue_recorded(rt, conn, tenant, rt.settings.token_ttl_days * 86400)
     console.print("First start: created a tenant.", style="bold green")
     console.print(f"  customer id: {tenant.customer_id}")
     console.print(f"  tenant_hk:   {tenant.tenant_hk.hex()}")

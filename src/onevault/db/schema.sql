@@ -11,6 +11,8 @@ SET row_security = off;
 
 CREATE SCHEMA api;
 
+CREATE SCHEMA audit;
+
 CREATE SCHEMA auth;
 
 CREATE SCHEMA business;
@@ -55,6 +57,117 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION audit.chain_request_log() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_last audit.request_log;
+BEGIN
+    PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(NEW.tenant_hk) # 7);
+    SELECT * INTO v_last FROM audit.request_log l
+     WHERE l.tenant_hk = NEW.tenant_hk ORDER BY l.seq DESC LIMIT 1;
+    NEW.seq := coalesce(v_last.seq, 0) + 1;
+    NEW.prev_hash := coalesce(v_last.row_hash, '\x'::bytea);
+    NEW.row_hash := sha256(NEW.prev_hash || audit.row_content(NEW));
+    RETURN NEW;
+END
+$$;
+
+CREATE FUNCTION audit.refuse_change() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION 'audit.request_log is append-only' USING ERRCODE = 'insufficient_privilege';
+END
+$$;
+
+CREATE FUNCTION raw.truncate_ip(p_ip inet) RETURNS inet
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN (network(set_masklen(p_ip, CASE family(p_ip) WHEN 4 THEN 24 ELSE 48 END)))::inet;
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+CREATE TABLE audit.request_log (
+    tenant_hk bytea NOT NULL,
+    seq bigint NOT NULL,
+    occurred_at timestamp with time zone NOT NULL,
+    credential_id text,
+    method text NOT NULL,
+    endpoint text NOT NULL,
+    status smallint NOT NULL,
+    outcome text NOT NULL,
+    client_ip inet,
+    prev_hash bytea NOT NULL,
+    row_hash bytea NOT NULL,
+    CONSTRAINT request_log_client_ip_check CHECK (((client_ip IS NULL) OR (client_ip = raw.truncate_ip(client_ip)))),
+    CONSTRAINT request_log_credential_id_check CHECK ((length(credential_id) <= 200)),
+    CONSTRAINT request_log_endpoint_check CHECK ((length(endpoint) <= 300)),
+    CONSTRAINT request_log_method_check CHECK ((length(method) <= 16)),
+    CONSTRAINT request_log_outcome_check CHECK ((length(outcome) <= 100)),
+    CONSTRAINT request_log_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32))
+);
+
+ALTER TABLE ONLY audit.request_log FORCE ROW LEVEL SECURITY;
+
+CREATE FUNCTION audit.row_content(r audit.request_log) RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    AS $$
+    SELECT convert_to(jsonb_build_array(
+               encode(r.tenant_hk, 'hex'), r.seq,
+               to_char(r.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+               r.credential_id, r.method, r.endpoint, r.status, r.outcome, host(r.client_ip))::text, 'UTF8')
+$$;
+
+CREATE FUNCTION audit.verify_chain() RETURNS TABLE(tenant_hk bytea, rows_checked bigint, first_bad_seq bigint, problem text)
+    LANGUAGE sql STABLE
+    AS $$
+    WITH checked AS (
+        SELECT l.tenant_hk, l.seq,
+               CASE
+                   WHEN l.seq <> row_number() OVER w THEN 'a row before it is missing'
+                   WHEN l.prev_hash <> coalesce(lag(l.row_hash) OVER w, '\x'::bytea)
+                       THEN 'its link to the previous row is broken'
+                   WHEN l.row_hash <> sha256(l.prev_hash || audit.row_content(l)) THEN 'its content was altered'
+               END AS problem
+          FROM audit.request_log l
+        WINDOW w AS (PARTITION BY l.tenant_hk ORDER BY l.seq)
+    )
+    SELECT c.tenant_hk, count(*),
+           min(c.seq) FILTER (WHERE c.problem IS NOT NULL),
+           (array_agg(c.problem ORDER BY c.seq) FILTER (WHERE c.problem IS NOT NULL))[1]
+      FROM checked c
+     GROUP BY c.tenant_hk
+     ORDER BY c.tenant_hk
+$$;
+
+CREATE FUNCTION auth.origin_is_listed(p_origin text) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT EXISTS (SELECT 1 FROM auth.site_key k WHERE k.revoked_at IS NULL AND p_origin = ANY (k.origins))
+$$;
+
+CREATE FUNCTION auth.resolve_site_key(p_site_key text) RETURNS TABLE(tenant_hk bytea, customer_id text, origins text[], revoked boolean)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT k.tenant_hk, h.tenant_bk, k.origins, k.revoked_at IS NOT NULL
+      FROM auth.site_key k
+      JOIN auth.tenant_h h ON h.tenant_hk = k.tenant_hk
+     WHERE k.site_key = p_site_key
+$$;
+
+CREATE FUNCTION auth.revoked_token_ids() RETURNS SETOF text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT t.jti FROM auth.api_token t
+     WHERE t.revoked_at IS NOT NULL AND (t.expires_at IS NULL OR t.expires_at > now())
+$$;
+
 CREATE FUNCTION auth.rotate_visitor_salts() RETURNS integer
     LANGUAGE sql
     AS $$
@@ -88,10 +201,6 @@ CREATE FUNCTION raw.canonical_event_id(p_event_id text) RETURNS text
 CREATE FUNCTION raw.cookieless_visitor_key(p_salt bytea, p_tenant_hk bytea, p_ip inet, p_user_agent text) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN ('visitor_'::text || "left"(encode(sha256(((p_salt || p_tenant_hk) || convert_to(((COALESCE(host(p_ip), ''::text) || '|'::text) || COALESCE(p_user_agent, ''::text)), 'UTF8'::name))), 'hex'::text), 32));
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
 
 CREATE TABLE raw.site_tracking_events (
     tenant_hk bytea NOT NULL,
@@ -156,10 +265,6 @@ BEGIN
     RETURN NULL;
 END
 $$;
-
-CREATE FUNCTION raw.truncate_ip(p_ip inet) RETURNS inet
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    RETURN (network(set_masklen(p_ip, CASE family(p_ip) WHEN 4 THEN 24 ELSE 48 END)))::inet;
 
 CREATE FUNCTION raw.validate_event_payload(p_payload jsonb) RETURNS TABLE(field text, rule text, message text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -984,6 +1089,10 @@ CREATE FUNCTION util.link_hk(p_tenant_id text, p_key_a text, p_key_b text) RETUR
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN util.hash_text(((((util.hk_part(p_tenant_id, true) || '||'::text) || util.hk_part(p_key_a, false)) || '||'::text) || util.hk_part(p_key_b, false)));
 
+CREATE FUNCTION util.no_tenant_hk() RETURNS bytea
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    AS $$ SELECT '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea $$;
+
 CREATE FUNCTION util.tenant_hk(p_tenant_id text) RETURNS bytea
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN util.hash_text(util.hk_part(p_tenant_id, true));
@@ -1014,6 +1123,40 @@ BEGIN
     END;
 END
 $_$;
+
+CREATE TABLE auth.api_token (
+    tenant_hk bytea NOT NULL,
+    jti text NOT NULL,
+    issued_at timestamp with time zone,
+    expires_at timestamp with time zone,
+    revoked_at timestamp with time zone,
+    CONSTRAINT api_token_jti_check CHECK (((length(jti) >= 1) AND (length(jti) <= 200))),
+    CONSTRAINT api_token_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32))
+);
+
+ALTER TABLE ONLY auth.api_token FORCE ROW LEVEL SECURITY;
+
+CREATE TABLE auth.signing_secret (
+    fingerprint bytea NOT NULL,
+    secret text NOT NULL,
+    created_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    retires_at timestamp with time zone,
+    CONSTRAINT signing_secret_fingerprint CHECK ((fingerprint = sha256(convert_to(secret, 'UTF8'::name)))),
+    CONSTRAINT signing_secret_secret_check CHECK ((octet_length(secret) >= 32))
+);
+
+CREATE TABLE auth.site_key (
+    tenant_hk bytea NOT NULL,
+    site_key text NOT NULL,
+    origins text[] NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    revoked_at timestamp with time zone,
+    CONSTRAINT site_key_origins_check CHECK (((cardinality(origins) >= 1) AND (cardinality(origins) <= 100))),
+    CONSTRAINT site_key_site_key_check CHECK ((site_key ~ '^ovsk_[A-Za-z0-9_-]{20,64}$'::text)),
+    CONSTRAINT site_key_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32))
+);
+
+ALTER TABLE ONLY auth.site_key FORCE ROW LEVEL SECURITY;
 
 CREATE TABLE auth.tenant_h (
     tenant_hk bytea NOT NULL,
@@ -1382,6 +1525,18 @@ CREATE TABLE staging.user_agent_parsed (
 
 ALTER TABLE ONLY staging.user_agent_parsed FORCE ROW LEVEL SECURITY;
 
+ALTER TABLE ONLY audit.request_log
+    ADD CONSTRAINT request_log_pk PRIMARY KEY (tenant_hk, seq);
+
+ALTER TABLE ONLY auth.api_token
+    ADD CONSTRAINT api_token_pk PRIMARY KEY (tenant_hk, jti);
+
+ALTER TABLE ONLY auth.signing_secret
+    ADD CONSTRAINT signing_secret_pk PRIMARY KEY (fingerprint);
+
+ALTER TABLE ONLY auth.site_key
+    ADD CONSTRAINT site_key_pk PRIMARY KEY (tenant_hk, site_key);
+
 ALTER TABLE ONLY auth.tenant_h
     ADD CONSTRAINT tenant_h_pk PRIMARY KEY (tenant_hk);
 
@@ -1448,6 +1603,12 @@ ALTER TABLE ONLY staging.site_events
 ALTER TABLE ONLY staging.user_agent_parsed
     ADD CONSTRAINT user_agent_parsed_pk PRIMARY KEY (tenant_hk, ua_hash);
 
+CREATE INDEX api_token_jti_idx ON auth.api_token USING btree (jti);
+
+CREATE INDEX api_token_revoked_idx ON auth.api_token USING btree (expires_at) WHERE (revoked_at IS NOT NULL);
+
+CREATE INDEX site_key_key_idx ON auth.site_key USING btree (site_key);
+
 CREATE INDEX site_tracking_events_pending_ix ON raw.site_tracking_events USING btree (tenant_hk, raw_event_id) WHERE (processing_status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text]));
 
 CREATE INDEX data_quality_log_event_ix ON staging.data_quality_log USING btree (tenant_hk, raw_event_id);
@@ -1460,9 +1621,27 @@ CREATE INDEX site_events_session_ix ON staging.site_events USING btree (tenant_h
 
 CREATE INDEX site_events_visitor_time_ix ON staging.site_events USING btree (tenant_hk, visitor_key, event_time) WHERE ((session_source = 'derived'::text) AND (validation_status <> 'INVALID'::text));
 
+CREATE TRIGGER request_log_append_only BEFORE DELETE OR UPDATE ON audit.request_log FOR EACH ROW EXECUTE FUNCTION audit.refuse_change();
+
+CREATE TRIGGER request_log_chain BEFORE INSERT ON audit.request_log FOR EACH ROW EXECUTE FUNCTION audit.chain_request_log();
+
+CREATE TRIGGER request_log_no_truncate BEFORE TRUNCATE ON audit.request_log FOR EACH STATEMENT EXECUTE FUNCTION audit.refuse_change();
+
 CREATE TRIGGER site_tracking_events_notify AFTER INSERT ON raw.site_tracking_events FOR EACH STATEMENT EXECUTE FUNCTION raw.notify_new_events();
 
+ALTER TABLE audit.request_log ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON audit.request_log USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+ALTER TABLE auth.api_token ENABLE ROW LEVEL SECURITY;
+
+ALTER TABLE auth.site_key ENABLE ROW LEVEL SECURITY;
+
 ALTER TABLE auth.tenant_h ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY tenant_isolation ON auth.api_token USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+
+CREATE POLICY tenant_isolation ON auth.site_key USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
 
 CREATE POLICY tenant_isolation ON auth.tenant_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
 
@@ -1540,6 +1719,8 @@ ALTER TABLE staging.user_agent_parsed ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA api TO onevault_app;
 
+GRANT USAGE ON SCHEMA audit TO onevault_app;
+
 GRANT USAGE ON SCHEMA auth TO onevault_app;
 GRANT USAGE ON SCHEMA auth TO onevault_queue;
 
@@ -1553,6 +1734,19 @@ GRANT USAGE ON SCHEMA staging TO onevault_queue;
 
 GRANT USAGE ON SCHEMA util TO onevault_app;
 
+GRANT SELECT,INSERT ON TABLE audit.request_log TO onevault_app;
+
+REVOKE ALL ON FUNCTION audit.verify_chain() FROM PUBLIC;
+
+REVOKE ALL ON FUNCTION auth.origin_is_listed(p_origin text) FROM PUBLIC;
+GRANT ALL ON FUNCTION auth.origin_is_listed(p_origin text) TO onevault_app;
+
+REVOKE ALL ON FUNCTION auth.resolve_site_key(p_site_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION auth.resolve_site_key(p_site_key text) TO onevault_app;
+
+REVOKE ALL ON FUNCTION auth.revoked_token_ids() FROM PUBLIC;
+GRANT ALL ON FUNCTION auth.revoked_token_ids() TO onevault_app;
+
 GRANT SELECT,INSERT,UPDATE ON TABLE raw.site_tracking_events TO onevault_app;
 GRANT SELECT ON TABLE raw.site_tracking_events TO onevault_queue;
 
@@ -1560,6 +1754,14 @@ REVOKE ALL ON FUNCTION staging.tenants_with_pending_work() FROM PUBLIC;
 GRANT ALL ON FUNCTION staging.tenants_with_pending_work() TO onevault_app;
 
 REVOKE ALL ON PROCEDURE util.enable_tenant_rls(IN p_table regclass) FROM PUBLIC;
+
+GRANT SELECT ON TABLE auth.api_token TO onevault_app;
+GRANT SELECT ON TABLE auth.api_token TO onevault_queue;
+
+GRANT SELECT ON TABLE auth.signing_secret TO onevault_app;
+
+GRANT SELECT ON TABLE auth.site_key TO onevault_app;
+GRANT SELECT ON TABLE auth.site_key TO onevault_queue;
 
 GRANT SELECT ON TABLE auth.tenant_h TO onevault_app;
 GRANT SELECT ON TABLE auth.tenant_h TO onevault_queue;

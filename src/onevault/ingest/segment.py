@@ -78,6 +78,16 @@ def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     return plain
 
 
+def body_write_key(body: bytes) -> str | None:
+    """The `writeKey` a body carries (analytics.js sends it there instead of an Authorization header)."""
+    try:
+        document, _ = load_json(body)
+    except MalformedJSON:
+        return None
+    key = document.get("writeKey") if isinstance(document, dict) else None
+    return key.strip() if isinstance(key, str) and key.strip() else None
+
+
 def parse_message(body: bytes, kind: str, received_at: datetime) -> Mapped:
     """One message sent to /v1/<kind>; raises PayloadTooLarge, MalformedJSON or InvalidEvent."""
     if len(body) > MAX_MESSAGE_BYTES:

@@ -8,7 +8,6 @@ native endpoints before the answer; `messageId` is the event id, so an SDK's ret
 from __future__ import annotations
 
 import base64
-import binascii
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -16,41 +15,50 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
-from onevault.api.auth import Caller
+from onevault.api.auth import Caller, authenticate_ingest
 from onevault.api.responses import json_response
 from onevault.api.routes.track import _client, _record_rejection, read_body, store_batch
 from onevault.api.schemas import ERROR_RESPONSES
 from onevault.api.state import app_state
-from onevault.auth.tokens import verify_token
-from onevault.errors import OneVaultError, Unauthorized
+from onevault.errors import OneVaultError, PayloadTooLarge
 from onevault.ingest import segment
 from onevault.ingest.writer import RawWrite
 
 router = APIRouter(prefix="/v1", tags=["segment"])
 
 
-async def _write_key_caller(request: Request) -> Caller:
-    """Interim: HTTP Basic with a JWT as user name, until onevault.api.auth.authenticate_ingest lands."""
-    state = app_state(request)
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    try:
-        user = base64.b64decode(value.strip(), validate=True).decode().partition(":")[0]
-    except (binascii.Error, UnicodeDecodeError):
-        user = ""
-    if scheme.lower() != "basic" or not user:
-        raise Unauthorized("HTTP Basic auth with the write key as user name is required")
-    claims = verify_token(state.tokens, user)
-    tenant = await state.tenants.get(claims.customer_id)
-    if tenant is None or not tenant.active:
-        raise Unauthorized("the token's tenant does not exist or is suspended")
-    return Caller(tenant.tenant_hk, tenant.customer_id, claims.jti)
+async def _segment_caller(request: Request) -> Caller:
+    """authenticate_ingest. analytics.js sends no credential header but puts `writeKey` in the body (so a
+    browser needs no preflight): then the body is read first and its writeKey is used as the Basic user."""
+    if not _credential_in_headers(request):
+        body = await _body(request, segment.MAX_BATCH_BYTES)
+        key = segment.body_write_key(body)
+        if key:
+            basic = b"Basic " + base64.b64encode(f"{key}:".encode())
+            scope = {**request.scope, "headers": [*request.scope["headers"], (b"authorization", basic)]}
+            return await authenticate_ingest(Request(scope, request.receive))
+    return await authenticate_ingest(request)
 
 
-IngestCaller = Annotated[Caller, Depends(_write_key_caller)]
+def _credential_in_headers(request: Request) -> bool:
+    headers = request.headers
+    return bool(headers.get("authorization") or headers.get("x-site-key") or request.query_params.get("site_key"))
+
+
+IngestCaller = Annotated[Caller, Depends(_segment_caller)]
+_BODY = "onevault_segment_body"
 
 
 async def _body(request: Request, limit: int) -> bytes:
-    return segment.decode_body(await read_body(request, limit), request.headers.get("content-encoding"), limit)
+    """The decoded body, read once (authentication may have read it already to find the writeKey)."""
+    body: bytes | None = request.scope.setdefault("state", {}).get(_BODY)
+    if body is None:
+        raw = await read_body(request, limit)
+        body = segment.decode_body(raw, request.headers.get("content-encoding"), limit)
+        request.scope["state"][_BODY] = body
+    if len(body) > limit:
+        raise PayloadTooLarge(f"the body may be at most {limit} bytes", field="body", rule="max_bytes")
+    return body
 
 
 def _raw_write(mapped: segment.Mapped, request: Request) -> RawWrite:
@@ -62,6 +70,7 @@ def _raw_write(mapped: segment.Mapped, request: Request) -> RawWrite:
 
 @router.post("/batch", responses=ERROR_RESPONSES)
 @router.post("/import", responses=ERROR_RESPONSES, include_in_schema=False)
+@router.post("/b", responses=ERROR_RESPONSES, include_in_schema=False)  # analytics.js in batching mode
 async def segment_batch(request: Request, caller: IngestCaller) -> Response:
     """Segment's batch call: up to 500 KB of messages of any type, each accepted or rejected on its own."""
     state = app_state(request)
@@ -91,4 +100,7 @@ def _single(kind: str) -> Callable[[Request, Caller], Awaitable[Response]]:
 
 
 for _kind in segment.TYPES:
-    router.add_api_route(f"/{_kind}", _single(_kind), methods=["POST"], responses=ERROR_RESPONSES)
+    _endpoint = _single(_kind)
+    router.add_api_route(f"/{_kind}", _endpoint, methods=["POST"], responses=ERROR_RESPONSES)
+    # analytics.js posts each call to its type's first letter: /v1/t, /v1/p, /v1/i, /v1/s, /v1/g, /v1/a.
+    router.add_api_route(f"/{_kind[0]}", _endpoint, methods=["POST"], include_in_schema=False)

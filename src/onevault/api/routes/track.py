@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
-from onevault.api.auth import Caller, authenticate
+from onevault.api.auth import Caller, authenticate, authenticate_ingest
 from onevault.api.responses import json_response
 from onevault.api.schemas import ERROR_RESPONSES, TrackAccepted, TrackCompleted, TrackEvent
 from onevault.api.state import AppState, app_state
@@ -25,6 +25,7 @@ from onevault.pipeline.runner import agent_params
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 AuthenticatedCaller = Annotated[Caller, Depends(authenticate)]
+IngestCaller = Annotated[Caller, Depends(authenticate_ingest)]
 _BODY_DOC = {
     "requestBody": {
         "required": True,
@@ -62,7 +63,7 @@ _BATCH_DOC = {
 @router.post(
     "/async", status_code=202, response_model=TrackAccepted, responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC
 )
-async def track_async(request: Request, caller: AuthenticatedCaller) -> Response:
+async def track_async(request: Request, caller: IngestCaller) -> Response:
     """Store one event in the raw layer and answer once it is committed; the pipeline processes it later."""
     result = await _store(request, caller)
     body = {"success": True, "event_id": result.event_id, "processing_status": "queued", "duplicate": result.duplicate}
@@ -70,7 +71,7 @@ async def track_async(request: Request, caller: AuthenticatedCaller) -> Response
 
 
 @router.post("/batch", status_code=202, responses=ERROR_RESPONSES, openapi_extra=_BATCH_DOC)
-async def track_batch(request: Request, caller: AuthenticatedCaller) -> Response:
+async def track_batch(request: Request, caller: IngestCaller) -> Response:
     """Store up to 500 events in one transaction; each is accepted, a duplicate, or rejected on its own."""
     state = app_state(request)
     limits = state.settings

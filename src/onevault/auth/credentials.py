@@ -1,0 +1,107 @@
+"""What the API knows about credentials, cached per process and refreshed every few seconds.
+
+Secrets, revocations and site keys live in the database, so a rotation or a revocation made by one
+`onevault` command reaches every API process within `refresh_seconds`, without a restart and without a
+database round trip per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from psycopg_pool import AsyncConnectionPool
+
+from onevault.db.errors import translated
+from onevault.db.queries import query
+
+T = TypeVar("T")
+MAX_ENTRIES = 10_000
+
+
+@dataclass(frozen=True)
+class SiteKeyGrant:
+    tenant_hk: bytes
+    customer_id: str
+    origins: frozenset[str]
+
+
+class TtlCache(Generic[T]):
+    """Values by key for `ttl` seconds; bounded, so random keys sent by an attacker cannot grow it."""
+
+    def __init__(self, ttl: float, max_entries: int = MAX_ENTRIES) -> None:
+        self._ttl = ttl
+        self._max = max_entries
+        self._entries: dict[str, tuple[float, T]] = {}
+
+    async def get(self, key: str, load: Callable[[str], Awaitable[T]]) -> T:
+        hit = self._entries.get(key)
+        now = time.monotonic()
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await load(key)
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = (now + self._ttl, value)
+        return value
+
+
+class CredentialStore:
+    def __init__(self, pool: AsyncConnectionPool, fallback_secret: str, refresh_seconds: float) -> None:
+        self._pool = pool
+        self._fallback = fallback_secret
+        self._refresh = refresh_seconds
+        self._lock = asyncio.Lock()
+        self._loaded_at = float("-inf")
+        self._secrets: tuple[str, ...] = (fallback_secret,)
+        self._revoked: frozenset[str] = frozenset()
+        self._site_keys: TtlCache[SiteKeyGrant | None] = TtlCache(refresh_seconds)
+        self._origins: TtlCache[bool] = TtlCache(refresh_seconds)
+
+    async def secrets(self) -> tuple[str, ...]:
+        """The accepted JWT secrets, newest first."""
+        await self._refresh_snapshot()
+        return self._secrets
+
+    async def is_revoked(self, jti: str) -> bool:
+        await self._refresh_snapshot()
+        return jti in self._revoked
+
+    async def site_key(self, key: str) -> SiteKeyGrant | None:
+        """The tenant and origins of an active key; None for an unknown or revoked one."""
+        return await self._site_keys.get(key, self._load_site_key)
+
+    async def origin_listed(self, origin: str) -> bool:
+        """Whether any active site key lists the origin (what a credential-less preflight can be told)."""
+        return await self._origins.get(origin, self._load_origin)
+
+    async def _refresh_snapshot(self) -> None:
+        if time.monotonic() - self._loaded_at < self._refresh:
+            return
+        async with self._lock:
+            if time.monotonic() - self._loaded_at < self._refresh:
+                return
+            with translated():
+                async with self._pool.connection() as conn:
+                    accepted = [r[0] for r in await (await conn.execute(query("accepted_secrets"))).fetchall()]
+                    revoked = [r[0] for r in await (await conn.execute(query("revoked_token_ids"))).fetchall()]
+            self._secrets = tuple(accepted) or (self._fallback,)
+            self._revoked = frozenset(revoked)
+            self._loaded_at = time.monotonic()
+
+    async def _load_site_key(self, key: str) -> SiteKeyGrant | None:
+        with translated():
+            async with self._pool.connection() as conn:
+                row = await (await conn.execute(query("resolve_site_key"), (key,))).fetchone()
+        if row is None or row[3]:
+            return None
+        return SiteKeyGrant(bytes(row[0]), row[1], frozenset(row[2]))
+
+    async def _load_origin(self, origin: str) -> bool:
+        with translated():
+            async with self._pool.connection() as conn:
+                row = await (await conn.execute(query("origin_is_listed"), (origin,))).fetchone()
+        return bool(row and row[0])

@@ -1,0 +1,15 @@
+DROP FUNCTION audit.verify_chain();
+DROP TRIGGER request_log_chain ON audit.request_log;
+DROP FUNCTION audit.row_content(audit.request_log);
+DROP TABLE audit.request_log;
+DROP FUNCTION audit.chain_request_log();
+DROP FUNCTION audit.refuse_change();
+DROP FUNCTION util.no_tenant_hk();
+DROP SCHEMA audit;
+DROP FUNCTION auth.resolve_site_key(text);
+DROP FUNCTION auth.origin_is_listed(text);
+DROP FUNCTION auth.revoked_token_ids();
+REVOKE ALL ON auth.site_key, auth.api_token FROM onevault_queue;
+DROP TABLE auth.signing_secret;
+DROP TABLE auth.api_token;
+DROP TABLE auth.site_key;
