@@ -25,6 +25,38 @@ from onevault.ingest import segment
 from onevault.ingest.writer import RawWrite
 
 router = APIRouter(prefix="/v1", tags=["segment"])
+_MESSAGE: dict[str, object] = {
+    "type": "object",
+    "description": "A Segment message (see docs/integrations/segment.md); userId or anonymousId is required",
+    "properties": {
+        "messageId": {"type": "string"},
+        "userId": {"type": "string"},
+        "anonymousId": {"type": "string"},
+        "event": {"type": "string", "maxLength": 100},
+        "properties": {"type": "object"},
+        "traits": {"type": "object"},
+        "context": {"type": "object"},
+        "timestamp": {"type": "string", "format": "date-time"},
+    },
+}
+_PLAIN = {"schema": {"type": "string", "description": "the same JSON, as analytics.js sends it"}}
+
+
+def _body_doc(schema: dict[str, object]) -> dict[str, object]:
+    content = {"application/json": {"schema": schema}, "text/plain": _PLAIN}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+_BATCH_DOC = _body_doc(
+    {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {
+            "batch": {"type": "array", "minItems": 1, "items": {**_MESSAGE, "required": ["type"]}},
+            "sentAt": {"type": "string", "format": "date-time"},
+        },
+    }
+)
 
 
 async def _segment_caller(request: Request) -> Caller:
@@ -68,7 +100,7 @@ def _raw_write(mapped: segment.Mapped, request: Request) -> RawWrite:
     return RawWrite(mapped.event, mapped.ip or ip, mapped.user_agent or user_agent)
 
 
-@router.post("/batch", responses=ERROR_RESPONSES)
+@router.post("/batch", responses=ERROR_RESPONSES, openapi_extra=_BATCH_DOC)
 @router.post("/import", responses=ERROR_RESPONSES, include_in_schema=False)
 @router.post("/b", responses=ERROR_RESPONSES, include_in_schema=False)  # analytics.js in batching mode
 async def segment_batch(request: Request, caller: IngestCaller) -> Response:
@@ -101,6 +133,8 @@ def _single(kind: str) -> Callable[[Request, Caller], Awaitable[Response]]:
 
 for _kind in segment.TYPES:
     _endpoint = _single(_kind)
-    router.add_api_route(f"/{_kind}", _endpoint, methods=["POST"], responses=ERROR_RESPONSES)
+    router.add_api_route(
+        f"/{_kind}", _endpoint, methods=["POST"], responses=ERROR_RESPONSES, openapi_extra=_body_doc(_MESSAGE)
+    )
     # analytics.js posts each call to its type's first letter: /v1/t, /v1/p, /v1/i, /v1/s, /v1/g, /v1/a.
     router.add_api_route(f"/{_kind[0]}", _endpoint, methods=["POST"], include_in_schema=False)
