@@ -17,7 +17,15 @@ from onevault.api.context import RequestNote, note_of
 from onevault.api.state import AppState, app_state
 from onevault.auth.sitekeys import is_site_key, normalize_origin
 from onevault.auth.tokens import verify_token
-from onevault.errors import Forbidden, InvalidEvent, MissingHeader, OneVaultError, OriginNotAllowed, Unauthorized
+from onevault.errors import (
+    Forbidden,
+    InvalidEvent,
+    MissingHeader,
+    OneVaultError,
+    OriginNotAllowed,
+    RateLimited,
+    Unauthorized,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ async def _guarded(request: Request, *, site_keys: bool) -> Caller:
         note.ratelimit = state.limits.check_tenant(caller.customer_id)
     except OneVaultError as exc:
         note.outcome = exc.code
+        if isinstance(exc, RateLimited):
+            note.ratelimit = {}  # the 429 carries the headers of the limit that was hit
         raise
     note.outcome = "ok"
     return caller
