@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +22,7 @@ import jwt
 import psycopg
 import pytest
 import uvicorn
+from starlette.types import ASGIApp
 
 from onevault.api.app import create_app
 from onevault.auth.sitekeys import create_site_key
@@ -179,10 +180,11 @@ def free_port() -> int:
 class RunningService:
     """The real app under uvicorn in a background thread, reached over real HTTP."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
         self.port = free_port()
+        app: ASGIApp = create_app(runtime)
         config = uvicorn.Config(
-            create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            wrap(app) if wrap else app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -14,7 +14,7 @@ from onevault.api.context import RequestContext
 from onevault.api.cors import PreflightCors
 from onevault.api.errors import install_error_handlers
 from onevault.api.ratelimit import RateLimits
-from onevault.api.routes import health, track, tracker
+from onevault.api.routes import health, segment, track, tracker
 from onevault.api.security import SecurityHeaders
 from onevault.api.state import AppState
 from onevault.auth.credentials import CredentialStore
@@ -76,4 +76,5 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(health.router)
     app.include_router(track.router)
     app.include_router(tracker.router)
+    app.include_router(segment.router)
     return app

@@ -89,18 +89,23 @@ def parse_batch(body: bytes, max_bytes: int, max_event_bytes: int) -> list[Batch
     """Split `{"events": [...]}` into per-event verdicts; raises only when the whole body is unusable."""
     if len(body) > max_bytes:
         raise PayloadTooLarge(f"a batch may be at most {max_bytes} bytes", field="body", rule="max_bytes")
-    exact = _LONG_INTEGER.search(body) is not None
-    try:
-        document = json.loads(body) if exact else orjson.loads(body)
-    except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
-        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+    document, dumps = load_json(body)
     events = document.get("events") if isinstance(document, dict) else None
     if not isinstance(events, list):
         raise InvalidEvent("the body must be an object with an events array", field="events", rule="type")
     if not 1 <= len(events) <= MAX_BATCH_EVENTS:
         raise InvalidEvent(f"a batch holds 1 to {MAX_BATCH_EVENTS} events", field="events", rule="max_items")
-    dumps = _dumps_exact if exact else _dumps_fast
     return [_batch_item(i, payload, max_event_bytes, dumps) for i, payload in enumerate(events)]
+
+
+def load_json(body: bytes) -> tuple[Any, Callable[[Any], str]]:
+    """Parse a body that will be split and stored again, with the serializer that keeps its numbers exact."""
+    exact = _LONG_INTEGER.search(body) is not None
+    try:
+        document = json.loads(body) if exact else orjson.loads(body)
+    except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
+    return document, _dumps_exact if exact else _dumps_fast
 
 
 def _dumps_fast(payload: Any) -> str:

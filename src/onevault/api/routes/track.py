@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -82,21 +83,26 @@ async def track_batch(request: Request, caller: IngestCaller) -> Response:
         await _record_rejection(state, caller, exc)
         raise
     ip, user_agent = _client(request)
-    accepted = [(item.index, RawWrite(item.event, ip, user_agent)) for item in items if item.event is not None]
+    writes = [(i.index, RawWrite(i.event, ip, user_agent) if i.event else None, i.error) for i in items]
+    return json_response(await store_batch(state, caller, writes), 202)
+
+
+async def store_batch(
+    state: AppState, caller: Caller, items: Sequence[tuple[int, RawWrite | None, OneVaultError | None]]
+) -> dict[str, Any]:
+    """Commit the accepted writes in one group-commit request; the answer gives each item's status, and
+    the rejected ones are recorded with their reasons."""
+    accepted = [(index, write) for index, write, _ in items if write is not None]
     written = await state.writer.write(caller.tenant_hk, [w for _, w in accepted]) if accepted else []
     outcome = dict(zip((index for index, _ in accepted), written, strict=True))
     results: list[dict[str, Any]] = []
-    for item in items:
-        if item.error is not None:
-            results.append({"index": item.index, "status": "rejected", **item.error.to_dict()})
+    for index, _, error in items:
+        if error is not None:
+            results.append({"index": index, "status": "rejected", **error.to_dict()})
         else:
-            done = outcome[item.index]
+            done = outcome[index]
             results.append(
-                {
-                    "index": item.index,
-                    "status": "duplicate" if done.duplicate else "accepted",
-                    "event_id": done.event_id,
-                }
+                {"index": index, "status": "duplicate" if done.duplicate else "accepted", "event_id": done.event_id}
             )
     rejected = [r for r in results if r["status"] == "rejected"]
     if rejected:
@@ -106,14 +112,13 @@ async def track_batch(request: Request, caller: IngestCaller) -> Response:
             InvalidEvent(f"{len(rejected)} of {len(items)} events rejected", field="events", rule="per_event"),
             rejected,
         )
-    body = {
+    return {
         "success": True,
         "accepted": sum(r["status"] == "accepted" for r in results),
         "duplicates": sum(r["status"] == "duplicate" for r in results),
         "rejected": len(rejected),
         "results": results,
     }
-    return json_response(body, 202)
 
 
 @router.post("", response_model=TrackCompleted, responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC)
