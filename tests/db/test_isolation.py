@@ -2,69 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import psycopg
 import pytest
 
-from onevault.auth.sitekeys import create_site_key
 from onevault.db.queries import query
 from onevault.db.roles import APP_ROLE
-from onevault.pipeline.runner import parse_pending_user_agents
-from tests.conftest import Database
-
-TENANT_TABLES_SQL = """
-SELECT c.oid::regclass::text
-  FROM pg_catalog.pg_class c
-  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p')
-   AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'onevault_meta')
-   AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                WHERE a.attrelid = c.oid AND a.attname = 'tenant_hk' AND NOT a.attisdropped)
- ORDER BY 1
-"""
-
-
-AUDIT_ROW = {
-    "occurred_at": [datetime(2026, 1, 1, tzinfo=UTC)],
-    "credential_id": ["jti"],
-    "method": ["GET"],
-    "endpoint": ["/api/v1/track/status"],
-    "status": [200],
-    "outcome": ["ok"],
-    "client_ip": ["198.51.100.7"],
-}
-
-
-def tenant_tables(conn: psycopg.Connection) -> list[str]:
-    return [r[0] for r in conn.execute(TENANT_TABLES_SQL)]
-
-
-@pytest.fixture
-def two_tenants(database: Database, make_tenant):  # type: ignore[no-untyped-def]
-    """Tenants acme and globex with raw events and audit rows each."""
-    creds = {name: make_tenant(name) for name in ("acme", "globex")}
-    with database.admin() as conn:
-        for name, c in creds.items():
-            with conn.transaction():
-                conn.execute(query("set_tenant"), (c.tenant.tenant_hk,))
-                for i in range(3):
-                    conn.execute(
-                        "SELECT api.track_site_event(%s::jsonb, '198.51.100.9', 'Mozilla/5.0 (X11) Firefox/120', %s)",
-                        ('{"event_type": "page_view", "page_url": "https://e.com/"}', f"{name}_{i}"),
-                    )
-                conn.execute(
-                    query("insert_rejection_audit"), {"reason": "test", "field": "x", "detail": None, "count": 1}
-                )
-                parse_pending_user_agents(conn, 100)  # so staging.user_agent_parsed has rows too
-                conn.execute("SELECT * FROM staging.process_complete_pipeline(100)")
-                conn.execute(
-                    query("record_issued_token"),
-                    {"tenant_hk": c.tenant.tenant_hk, "jti": f"jti-{name}", "issued_at": 0, "expires_at": 2**31},
-                )
-                conn.execute(query("append_request_log"), AUDIT_ROW)
-            create_site_key(conn, name, ["https://shop.example"])
-    return creds
+from tests.conftest import Database, tenant_tables
 
 
 def test_raw_tables_show_only_the_set_tenant(database: Database, two_tenants) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ database round trip per request.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class CredentialStore:
         self._lock = asyncio.Lock()
         self._loaded_at = float("-inf")
         self._secrets: tuple[str, ...] = (fallback_secret,)
-        self._revoked: frozenset[str] = frozenset()
+        self._revoked: frozenset[bytes] = frozenset()  # SHA-256 of the revoked ids
         self._site_keys: TtlCache[SiteKeyGrant | None] = TtlCache(refresh_seconds)
         self._origins: TtlCache[bool] = TtlCache(refresh_seconds)
 
@@ -69,7 +70,7 @@ class CredentialStore:
 
     async def is_revoked(self, jti: str) -> bool:
         await self._refresh_snapshot()
-        return jti in self._revoked
+        return hashlib.sha256(jti.encode()).digest() in self._revoked
 
     async def site_key(self, key: str) -> SiteKeyGrant | None:
         """The tenant and origins of an active key; None for an unknown or revoked one."""
@@ -92,7 +93,7 @@ class CredentialStore:
             with translated():
                 async with self._pool.connection() as conn:
                     accepted = [r[0] for r in await (await conn.execute(query("accepted_secrets"))).fetchall()]
-                    revoked = [r[0] for r in await (await conn.execute(query("revoked_token_ids"))).fetchall()]
+                    revoked = [bytes(r[0]) for r in await (await conn.execute(query("revoked_token_ids"))).fetchall()]
             self._secrets = tuple(accepted) or (self._fallback,)
             self._revoked = frozenset(revoked)
             self._loaded_at = time.monotonic()

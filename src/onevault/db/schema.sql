@@ -160,11 +160,11 @@ CREATE FUNCTION auth.resolve_site_key(p_site_key text) RETURNS TABLE(tenant_hk b
      WHERE k.site_key = p_site_key
 $$;
 
-CREATE FUNCTION auth.revoked_token_ids() RETURNS SETOF text
+CREATE FUNCTION auth.revoked_token_ids() RETURNS SETOF bytea
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-    SELECT t.jti FROM auth.api_token t
+    SELECT sha256(convert_to(t.jti, 'UTF8')) FROM auth.api_token t
      WHERE t.revoked_at IS NOT NULL AND (t.expires_at IS NULL OR t.expires_at > now())
 $$;
 

@@ -71,13 +71,14 @@ AS $$
     SELECT EXISTS (SELECT 1 FROM auth.site_key k WHERE k.revoked_at IS NULL AND p_origin = ANY (k.origins))
 $$;
 
+-- Hashes, not ids: the service learns whether a token it is shown was revoked, not other tenants' ids.
 CREATE FUNCTION auth.revoked_token_ids()
-RETURNS SETOF text
+RETURNS SETOF bytea
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT t.jti FROM auth.api_token t
+    SELECT sha256(convert_to(t.jti, 'UTF8')) FROM auth.api_token t
      WHERE t.revoked_at IS NOT NULL AND (t.expires_at IS NULL OR t.expires_at > now())
 $$;
 
