@@ -201,6 +201,19 @@ def test_rejected_event_is_recorded_with_its_reason(client: httpx.Client, make_t
     assert "event_type is required" in rows[0][2]
 
 
+def test_a_nul_in_a_key_is_422_and_its_rejection_recorded(
+    client: httpx.Client, make_tenant, database: Database
+) -> None:
+    """Found by schemathesis: the rejection's field held the NUL, so recording it failed with a 500."""
+    acme = make_tenant("acme")
+    response = client.post(URL, json=event(**{"bad\x00key": 1}), headers=acme.headers)
+    assert response.status_code == 422
+    assert (response.json()["field"], response.json()["rule"]) == ("bad\\u0000key", "no_nul")
+    with database.admin() as conn:
+        rows = conn.execute("SELECT field FROM raw.site_tracking_events_audit WHERE action = 'REJECTED'").fetchall()
+    assert rows == [("bad\\u0000key",)]
+
+
 def test_same_event_id_three_times_is_one_row_and_two_duplicates(
     client: httpx.Client, make_tenant, database: Database
 ) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
-from onevault.ingest.contract import check_event, parse_event
+from onevault.ingest.contract import check_event, parse_batch, parse_event
 from onevault.ingest.privacy import client_address
 from tests.conftest import Database
 
@@ -89,6 +89,29 @@ def test_event_over_the_limit_is_too_large() -> None:
 def test_unparseable_bodies_are_malformed(body: bytes) -> None:
     with pytest.raises(MalformedJSON):
         parse_event(body, 32768)
+
+
+# A 16-digit run sends a batch through the exact (standard library) parser, which on its own would let
+# through what neither orjson nor jsonb accepts: these were answered 500 when they reached the database.
+@pytest.mark.parametrize("value", [b"NaN", b"-Infinity", b"1e999", b'"\\ud800"', b'{"\\udfff": 1}'])
+def test_the_exact_batch_parser_refuses_what_jsonb_cannot_hold(value: bytes) -> None:
+    body = b'{"events": [{"event_type": "a", "page_url": "/", "n": 12345678901234567890, "x": ' + value + b"}]}"
+    with pytest.raises(MalformedJSON):
+        parse_batch(body, 65536, 32768)
+
+
+def test_the_exact_batch_parser_keeps_long_integers() -> None:
+    body = b'{"events": [{"event_type": "a", "page_url": "/", "n": 123456789012345678901234567890, "f": 1.5}]}'
+    [item] = parse_batch(body, 65536, 32768)
+    assert item.event is not None
+    assert json.loads(item.event.payload_json)["n"] == 123456789012345678901234567890
+
+
+def test_a_nul_in_a_key_is_named_escaped() -> None:
+    """The field is answered and stored with the rejection; PostgreSQL text cannot hold a NUL."""
+    with pytest.raises(InvalidEvent) as info:
+        check_event({**OK, "event_data": {"a\x00b": 1}})
+    assert (info.value.field, info.value.rule) == ("event_data.a\\u0000b", "no_nul")
 
 
 def test_nesting_deeper_than_the_cap_is_refused() -> None:

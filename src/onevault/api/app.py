@@ -13,6 +13,7 @@ from onevault.api.audit import AuditLog
 from onevault.api.context import RequestContext
 from onevault.api.cors import PreflightCors
 from onevault.api.errors import install_error_handlers
+from onevault.api.openapi import install_openapi
 from onevault.api.ratelimit import RateLimits
 from onevault.api.routes import health, segment, track, tracker
 from onevault.api.security import SecurityHeaders
@@ -67,6 +68,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     docs = "/docs" if settings.is_development else None
     app = FastAPI(title="OneVault", version=__version__, lifespan=lifespan, docs_url=docs, redoc_url=None)
     install_error_handlers(app)
+    install_openapi(app)
     audit = AuditLog(settings.audit_flush_ms)
     # Outermost last: security headers on everything, preflights answered before the routes, and the
     # request context (audit, CORS and rate-limit headers) around every endpoint.

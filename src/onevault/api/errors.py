@@ -29,6 +29,8 @@ _HTTP_CODES = {
 
 async def _onevault_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, OneVaultError)
+    if exc.status_code == 500:  # a bug (an unexpected database error, say): the cause must reach the log
+        log.error("internal error: %s", exc.message, exc_info=exc)
     return error_response(exc)
 
 

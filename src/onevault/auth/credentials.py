@@ -16,6 +16,7 @@ from typing import Generic, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
+from onevault.auth.sitekeys import is_well_formed
 from onevault.db.errors import translated
 from onevault.db.queries import query
 
@@ -73,10 +74,14 @@ class CredentialStore:
 
     async def site_key(self, key: str) -> SiteKeyGrant | None:
         """The tenant and origins of an active key; None for an unknown or revoked one."""
+        if not is_well_formed(key):
+            return None
         return await self._site_keys.get(key, self._load_site_key)
 
     async def origin_listed(self, origin: str) -> bool:
         """Whether any active site key lists the origin (what a credential-less preflight can be told)."""
+        if "\x00" in origin:  # text PostgreSQL cannot hold, so no key can list it
+            return False
         return await self._origins.get(origin, self._load_origin)
 
     async def _refresh_snapshot(self) -> None:

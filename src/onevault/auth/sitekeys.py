@@ -6,6 +6,7 @@ grants nothing but ingestion, the origin list, rate limits and revocation.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +30,17 @@ class SiteKey:
     revoked_at: datetime | None
 
 
+_WELL_FORMED = re.compile(r"ovsk_[A-Za-z0-9_-]{1,95}")
+
+
 def is_site_key(credential: str) -> bool:
     return credential.startswith(PREFIX)
+
+
+def is_well_formed(key: str) -> bool:
+    """Whether `key` could be a site key at all (what `create_site_key` makes); anything else, a NUL
+    character included, is refused without asking the database."""
+    return _WELL_FORMED.fullmatch(key) is not None
 
 
 def normalize_origin(origin: str) -> str:

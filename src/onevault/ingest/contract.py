@@ -7,6 +7,7 @@ directly; a test holds both to one corpus. Each broken rule names the field and 
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
 from collections.abc import Callable
@@ -102,10 +103,29 @@ def load_json(body: bytes) -> tuple[Any, Callable[[Any], str]]:
     """Parse a body that will be split and stored again, with the serializer that keeps its numbers exact."""
     exact = _LONG_INTEGER.search(body) is not None
     try:
-        document = json.loads(body) if exact else orjson.loads(body)
+        document = _loads_exact(body) if exact else orjson.loads(body)
     except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
     return document, _dumps_exact if exact else _dumps_fast
+
+
+def _loads_exact(body: bytes) -> Any:
+    """The standard library's parser held to what orjson and jsonb accept: no NaN or Infinity, no number
+    beyond a double, no lone surrogate (each raises ValueError, so the body is malformed JSON)."""
+    document = json.loads(body, parse_constant=_not_a_number, parse_float=_finite_float)
+    json.dumps(document, ensure_ascii=False).encode()  # UnicodeEncodeError on a lone surrogate escape
+    return document
+
+
+def _not_a_number(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
 
 
 def _dumps_fast(payload: Any) -> str:
@@ -191,8 +211,9 @@ def _check_values(value: Any, depth: int, path: str) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             child = f"{path}.{key}" if path else key
-            if "\x00" in key:
-                raise InvalidEvent("keys must not contain the NUL character", field=child, rule="no_nul")
+            if "\x00" in key:  # named with the NUL escaped: the field is answered and stored with the rejection
+                shown = child.replace("\x00", "\\u0000")
+                raise InvalidEvent("keys must not contain the NUL character", field=shown, rule="no_nul")
             _check_values(item, depth + 1, child)
     elif isinstance(value, list):
         for index, item in enumerate(value):

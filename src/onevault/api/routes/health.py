@@ -11,14 +11,14 @@ from starlette.responses import Response
 
 from onevault import __version__
 from onevault.api.responses import json_response
-from onevault.api.schemas import Health
+from onevault.api.schemas import RETRY_AFTER, Health
 from onevault.api.state import app_state
 from onevault.db.queries import query
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
+@router.get("/health", response_model=Health, responses={503: {"model": Health, "headers": RETRY_AFTER}})
 async def health(request: Request) -> Response:
     pool = app_state(request).pool
     try:

@@ -10,8 +10,18 @@ from psycopg.types.json import Jsonb
 from starlette.responses import Response
 
 from onevault.api.auth import Caller, authenticate, authenticate_ingest
+from onevault.api.openapi import INGEST_AUTH, TOKEN_AUTH, body_doc
 from onevault.api.responses import json_response
-from onevault.api.schemas import ERROR_RESPONSES, TrackAccepted, TrackCompleted, TrackEvent
+from onevault.api.schemas import (
+    AUTH_ERRORS,
+    Dashboard,
+    ProcessResult,
+    TrackAccepted,
+    TrackBatchResult,
+    TrackCompleted,
+    TrackStatus,
+    answers,
+)
 from onevault.api.state import AppState, app_state
 from onevault.db.errors import translated
 from onevault.db.queries import query
@@ -26,42 +36,16 @@ from onevault.pipeline.runner import agent_params
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 AuthenticatedCaller = Annotated[Caller, Depends(authenticate)]
 IngestCaller = Annotated[Caller, Depends(authenticate_ingest)]
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": TrackEvent.model_json_schema(ref_template="#/components/schemas/{model}")},
-            "text/plain": {"schema": {"type": "string", "description": "the same JSON, sent without a CORS preflight"}},
-        },
-    }
-}
-
-_BATCH_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["events"],
-                    "properties": {
-                        "events": {
-                            "type": "array",
-                            "minItems": 1,
-                            "maxItems": 500,
-                            "items": {"$ref": "#/components/schemas/TrackEvent"},
-                        }
-                    },
-                }
-            },
-            "text/plain": {"schema": {"type": "string", "description": "the same JSON, sent without a CORS preflight"}},
-        },
-    }
-}
+_INGEST = {"security": INGEST_AUTH}
+_READ = {"security": TOKEN_AUTH}
 
 
 @router.post(
-    "/async", status_code=202, response_model=TrackAccepted, responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC
+    "/async",
+    status_code=202,
+    response_model=TrackAccepted,
+    responses=answers(202, *AUTH_ERRORS, 413, 422),
+    openapi_extra={**body_doc("TrackEvent"), **_INGEST},
 )
 async def track_async(request: Request, caller: IngestCaller) -> Response:
     """Store one event in the raw layer and answer once it is committed; the pipeline processes it later."""
@@ -70,7 +54,13 @@ async def track_async(request: Request, caller: IngestCaller) -> Response:
     return json_response(body, 202)
 
 
-@router.post("/batch", status_code=202, responses=ERROR_RESPONSES, openapi_extra=_BATCH_DOC)
+@router.post(
+    "/batch",
+    status_code=202,
+    response_model=TrackBatchResult,
+    responses=answers(202, *AUTH_ERRORS, 413, 422),
+    openapi_extra={**body_doc("TrackBatch"), **_INGEST},
+)
 async def track_batch(request: Request, caller: IngestCaller) -> Response:
     """Store up to 500 events in one transaction; each is accepted, a duplicate, or rejected on its own."""
     state = app_state(request)
@@ -121,7 +111,12 @@ async def store_batch(
     }
 
 
-@router.post("", response_model=TrackCompleted, responses=ERROR_RESPONSES, openapi_extra=_BODY_DOC)
+@router.post(
+    "",
+    response_model=TrackCompleted,
+    responses=answers(200, *AUTH_ERRORS, 413, 422),
+    openapi_extra={**body_doc("TrackEvent"), **_READ},
+)
 async def track(request: Request, caller: AuthenticatedCaller) -> Response:
     """Store one event, then take it through staging and the business layer before answering."""
     result = await _store(request, caller)
@@ -143,7 +138,7 @@ async def track(request: Request, caller: AuthenticatedCaller) -> Response:
     return json_response(body)
 
 
-@router.get("/status", responses=ERROR_RESPONSES)
+@router.get("/status", response_model=TrackStatus, responses=answers(200, *AUTH_ERRORS), openapi_extra=_READ)
 async def track_status(request: Request, caller: AuthenticatedCaller) -> Response:
     """The caller's queue per layer, its ten most recent events, and data quality over 24 hours."""
     with translated():
@@ -152,7 +147,7 @@ async def track_status(request: Request, caller: AuthenticatedCaller) -> Respons
     return json_response(body)
 
 
-@router.post("/process", responses=ERROR_RESPONSES)
+@router.post("/process", response_model=ProcessResult, responses=answers(200, *AUTH_ERRORS, 422), openapi_extra=_READ)
 async def track_process(
     request: Request,
     caller: AuthenticatedCaller,
@@ -178,7 +173,7 @@ async def track_process(
     return json_response({"success": True, **totals, "remaining": remaining})
 
 
-@router.get("/dashboard", responses=ERROR_RESPONSES)
+@router.get("/dashboard", response_model=Dashboard, responses=answers(200, *AUTH_ERRORS, 422), openapi_extra=_READ)
 async def track_dashboard(
     request: Request, caller: AuthenticatedCaller, hours: Annotated[int, Query(ge=1, le=24 * 90)] = 24
 ) -> Response:
