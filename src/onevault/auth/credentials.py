@@ -10,18 +10,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
 
 from psycopg_pool import AsyncConnectionPool
 
+from onevault.auth.cache import TtlCache
 from onevault.auth.sitekeys import is_well_formed
 from onevault.db.errors import translated
 from onevault.db.queries import query
-
-T = TypeVar("T")
-MAX_ENTRIES = 10_000
 
 
 @dataclass(frozen=True)
@@ -29,26 +25,6 @@ class SiteKeyGrant:
     tenant_hk: bytes
     customer_id: str
     origins: frozenset[str]
-
-
-class TtlCache(Generic[T]):
-    """Values by key for `ttl` seconds; bounded, so random keys sent by an attacker cannot grow it."""
-
-    def __init__(self, ttl: float, max_entries: int = MAX_ENTRIES) -> None:
-        self._ttl = ttl
-        self._max = max_entries
-        self._entries: dict[str, tuple[float, T]] = {}
-
-    async def get(self, key: str, load: Callable[[str], Awaitable[T]]) -> T:
-        hit = self._entries.get(key)
-        now = time.monotonic()
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = await load(key)
-        if len(self._entries) >= self._max:
-            self._entries.clear()
-        self._entries[key] = (now + self._ttl, value)
-        return value
 
 
 class CredentialStore:

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from onevault.auth.credentials import TtlCache
+from onevault.auth.cache import TtlCache
 from onevault.db.errors import translated
 from onevault.db.queries import query
 from onevault.db.tenancy import tenant_transaction

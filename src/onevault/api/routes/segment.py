@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from onevault.api.auth import Caller, authenticate_ingest
 from onevault.api.responses import json_response
-from onevault.api.routes.track import _client, _record_rejection, read_body, store_batch
+from onevault.api.routes.track import client_info, read_body, record_rejection, store_batch
 from onevault.api.schemas import ERROR_RESPONSES
 from onevault.api.state import app_state
 from onevault.errors import OneVaultError, PayloadTooLarge
@@ -96,7 +96,7 @@ async def _body(request: Request, limit: int) -> bytes:
 def _raw_write(mapped: segment.Mapped, request: Request) -> RawWrite:
     """The message's own context.ip / context.userAgent (a server relaying its visitors' events) win over
     the request's."""
-    ip, user_agent = _client(request)
+    ip, user_agent = client_info(request)
     return RawWrite(mapped.event, mapped.ip or ip, mapped.user_agent or user_agent)
 
 
@@ -109,7 +109,7 @@ async def segment_batch(request: Request, caller: IngestCaller) -> Response:
     try:
         items = segment.parse_batch(await _body(request, segment.MAX_BATCH_BYTES), datetime.now(UTC))
     except OneVaultError as exc:
-        await _record_rejection(state, caller, exc)
+        await record_rejection(state, caller, exc)
         raise
     writes = [(i.index, _raw_write(i.mapped, request) if i.mapped else None, i.error) for i in items]
     return json_response(await store_batch(state, caller, writes))
@@ -121,7 +121,7 @@ def _single(kind: str) -> Callable[[Request, Caller], Awaitable[Response]]:
         try:
             mapped = segment.parse_message(await _body(request, segment.MAX_MESSAGE_BYTES), kind, datetime.now(UTC))
         except OneVaultError as exc:
-            await _record_rejection(state, caller, exc)
+            await record_rejection(state, caller, exc)
             raise
         [result] = await state.writer.write(caller.tenant_hk, [_raw_write(mapped, request)])
         return json_response({"success": True, "event_id": result.event_id, "duplicate": result.duplicate})

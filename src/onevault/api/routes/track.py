@@ -70,9 +70,9 @@ async def track_batch(request: Request, caller: IngestCaller) -> Response:
             await read_body(request, limits.max_batch_bytes), limits.max_batch_bytes, limits.max_event_bytes
         )
     except OneVaultError as exc:
-        await _record_rejection(state, caller, exc)
+        await record_rejection(state, caller, exc)
         raise
-    ip, user_agent = _client(request)
+    ip, user_agent = client_info(request)
     writes = [(i.index, RawWrite(i.event, ip, user_agent) if i.event else None, i.error) for i in items]
     return json_response(await store_batch(state, caller, writes), 202)
 
@@ -96,7 +96,7 @@ async def store_batch(
             )
     rejected = [r for r in results if r["status"] == "rejected"]
     if rejected:
-        await _record_rejection(
+        await record_rejection(
             state,
             caller,
             InvalidEvent(f"{len(rejected)} of {len(items)} events rejected", field="events", rule="per_event"),
@@ -121,7 +121,7 @@ async def track(request: Request, caller: AuthenticatedCaller) -> Response:
     """Store one event, then take it through staging and the business layer before answering."""
     result = await _store(request, caller)
     state = app_state(request)
-    _, user_agent = _client(request)
+    _, user_agent = client_info(request)
     with translated():
         async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
             if user_agent:
@@ -188,11 +188,11 @@ async def _store(request: Request, caller: Caller) -> WriteResult:
     """Check the event and commit it to the raw layer (group commit); returns once it is durable."""
     state = app_state(request)
     event = await _accept_event(request, state, caller)
-    [result] = await state.writer.write(caller.tenant_hk, [RawWrite(event, *_client(request))])
+    [result] = await state.writer.write(caller.tenant_hk, [RawWrite(event, *client_info(request))])
     return result
 
 
-def _client(request: Request) -> tuple[str | None, str | None]:
+def client_info(request: Request) -> tuple[str | None, str | None]:
     """The client's full address (truncated by the database before storage) and user agent (capped)."""
     ip = client_address(request.client.host if request.client else None)
     return ip, request.headers.get("user-agent", "")[:1024] or None
@@ -204,7 +204,7 @@ async def _accept_event(request: Request, state: AppState, caller: Caller) -> Ev
     try:
         return parse_event(await read_body(request, limit), limit)
     except OneVaultError as exc:
-        await _record_rejection(state, caller, exc)
+        await record_rejection(state, caller, exc)
         raise
 
 
@@ -223,7 +223,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def _record_rejection(
+async def record_rejection(
     state: AppState, caller: Caller, error: OneVaultError, details: list[dict[str, Any]] | None = None
 ) -> None:
     detail = Jsonb({"rejected": details}) if details else None
