@@ -1,7 +1,8 @@
 -- Load script for `onevault bench` (wrk 4, LuaJIT). Every request carries events with ids no other
--- request uses, so duplicates never flatter a figure. Sending stops after the active window while wrk
--- keeps running a little longer: every request sent is answered and counted, which lets the bench
--- compare raw rows with 2xx answers exactly. done() prints one JSON line after MARKER.
+-- request uses, so duplicates never flatter a figure. Sending stops after the active window; once all
+-- of a thread's requests are answered it prints IDLE, and the bench stops wrk with SIGINT when every
+-- thread has. So every request sent is answered and counted, which lets the bench compare raw rows
+-- with 2xx answers exactly. done() prints one JSON line after MARKER.
 --
 -- Arguments after `--`: mode (single | batch | get), id prefix, events per request, active seconds,
 -- token, customer id.
@@ -12,6 +13,7 @@ int clock_gettime(int clk_id, bench_timespec *tp);
 ]])
 local CLOCK_MONOTONIC = 1
 local MARKER = "ONEVAULT_BENCH_JSON "
+local IDLE = "ONEVAULT_BENCH_IDLE "
 local timespec = ffi.new("bench_timespec")
 
 local function now()
@@ -38,8 +40,11 @@ function setup(thread)
 end
 
 -- Thread state. The counters are globals: done() reads them from each thread with thread:get().
-local mode, prefix, per_request, stop_at, headers
-sent, first_at, last_at, statuses = 0, nil, nil, {}
+-- `sent` is counted in delay(), which wrk calls exactly once before each request it sends (request()
+-- is also called once more, by wrk itself, to check the script).
+local mode, prefix, per_request, stop_at, headers, idle_said
+local built = 0
+sent, answered, first_at, last_at, statuses = 0, 0, nil, nil, {}
 
 function init(args)
   mode, prefix, per_request = args[1], args[2], tonumber(args[3])
@@ -59,29 +64,39 @@ local function event_json(n)
 end
 
 function request()
-  sent = sent + 1
-  if first_at == nil then first_at = now() end
-  headers["User-Agent"] = AGENTS[sent % #AGENTS + 1]
+  built = built + 1
+  headers["User-Agent"] = AGENTS[built % #AGENTS + 1]
   if mode == "get" then return wrk.format("GET", nil, headers) end
-  if mode == "single" then return wrk.format("POST", nil, headers, event_json(sent)) end
+  if mode == "single" then return wrk.format("POST", nil, headers, event_json(built)) end
   local events = {}
-  for i = 1, per_request do events[i] = event_json((sent - 1) * per_request + i) end
+  for i = 1, per_request do events[i] = event_json((built - 1) * per_request + i) end
   return wrk.format("POST", nil, headers, '{"events":[' .. table.concat(events, ",") .. "]}")
 end
 
 function delay()
-  if now() >= stop_at then return 3600000 end -- the window is over: answer what is in flight, send no more
+  if now() >= stop_at then -- the window is over: send no more, say so once everything is answered
+    if answered >= sent and not idle_said then
+      idle_said = true
+      io.write(IDLE, tid, "\n")
+      io.flush()
+    end
+    return 3600000
+  end
+  sent = sent + 1
+  if first_at == nil then first_at = now() end
   return 0
 end
 
 function response(status)
+  answered = answered + 1
   statuses[status] = (statuses[status] or 0) + 1
   last_at = now()
 end
 
 function done(summary, latency)
-  local first, last, counts = nil, nil, {}
+  local first, last, counts, unanswered = nil, nil, {}, 0
   for _, thread in ipairs(threads) do
+    unanswered = unanswered + math.max(thread:get("sent") - thread:get("answered"), 0)
     local f, l = thread:get("first_at"), thread:get("last_at")
     if f ~= nil and (first == nil or f < first) then first = f end
     if l ~= nil and (last == nil or l > last) then last = l end
@@ -95,10 +110,10 @@ function done(summary, latency)
   end
   local e = summary.errors
   io.write(MARKER, string.format(
-    '{"requests":%d,"active_seconds":%.6f,"wrk_seconds":%.6f,"bytes":%d,'
+    '{"requests":%d,"unanswered":%d,"active_seconds":%.6f,"wrk_seconds":%.6f,"bytes":%d,'
       .. '"errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},'
       .. '"latency_us":{"min":%d,"mean":%.1f,"max":%d,"percentiles":{%s}},"statuses":[%s]}\n',
-    summary.requests, (last or 0) - (first or 0), summary.duration / 1e6, summary.bytes,
+    summary.requests, unanswered, (last or 0) - (first or 0), summary.duration / 1e6, summary.bytes,
     e.connect, e.read, e.write, e.timeout, latency.min, latency.mean, latency.max,
     table.concat(pcts, ","), table.concat(counts, ",")))
 end

@@ -39,7 +39,7 @@ class Sizes:
 
 
 FULL = Sizes(load_seconds=30, warmup_seconds=3, read_seconds=20, copy_rows=1_000_000, backlog_events=1_000_000)
-QUICK = Sizes(load_seconds=5, warmup_seconds=1, read_seconds=4, copy_rows=100_000, backlog_events=20_000)
+QUICK = Sizes(load_seconds=5, warmup_seconds=1, read_seconds=4, copy_rows=100_000, backlog_events=10_000)
 
 
 class Steps:

@@ -1,14 +1,18 @@
 """HTTP load from a separate process: wrk with the Lua script beside this module.
 
-The script sends for `seconds`, then stops sending while wrk runs `TAIL_SECONDS` longer, so every request
-sent has been answered when wrk exits; its done() prints one JSON line that `parse_wrk_output` reads.
+The script sends for `seconds`, then stops sending; each wrk thread prints an IDLE line once all its
+requests are answered, and when every thread has, wrk is stopped with SIGINT (it then prints its summary
+as usual). wrk is given `MAX_TAIL_SECONDS` past the window for that, and the same as its timeout, so a
+slow answer is measured rather than dropped. done() prints one JSON line that `parse_wrk_output` reads.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +23,8 @@ from onevault.bench.errors import BenchError
 
 LUA_SCRIPT = Path(__file__).with_name("load.lua")
 MARKER = "ONEVAULT_BENCH_JSON "
-TAIL_SECONDS = 3  # longer than any answer should take: a request still open then would be lost to the count
+IDLE = "ONEVAULT_BENCH_IDLE "
+MAX_TAIL_SECONDS = 60
 PERCENTILES = ("50", "90", "95", "99", "99.9")
 
 
@@ -44,6 +49,7 @@ class LoadSpec:
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
+    unanswered: int  # sent but not answered when wrk ended: counted as errors
     active_seconds: float
     statuses: dict[int, int]
     socket_errors: dict[str, int]
@@ -57,8 +63,8 @@ class LoadResult:
 
     @property
     def errors(self) -> int:
-        """Non-2xx answers plus socket errors (connect, read, write, timeout)."""
-        return self.requests - self.ok + sum(self.socket_errors.values())
+        """Non-2xx answers, requests never answered, and socket errors (connect, read, write, timeout)."""
+        return self.requests - self.ok + self.unanswered + sum(self.socket_errors.values())
 
     @property
     def rate(self) -> float:
@@ -87,14 +93,14 @@ def wrk_binary() -> str:
 
 
 def wrk_command(spec: LoadSpec) -> list[str]:
-    duration = int(spec.seconds + 0.999) + TAIL_SECONDS
+    duration = int(spec.seconds + 0.999) + MAX_TAIL_SECONDS
     return [
         wrk_binary(),
         f"-t{spec.threads}",
         f"-c{spec.connections}",
         f"-d{duration}s",
         "--timeout",
-        f"{TAIL_SECONDS}s",
+        f"{MAX_TAIL_SECONDS}s",
         "-s",
         str(LUA_SCRIPT),
         spec.url,
@@ -122,6 +128,7 @@ def parse_wrk_output(stdout: str) -> LoadResult:
     latency_ms.update(min=latency["min"] / 1000, mean=latency["mean"] / 1000, max=latency["max"] / 1000)
     return LoadResult(
         requests=int(data["requests"]),
+        unanswered=int(data["unanswered"]),
         active_seconds=float(data["active_seconds"]),
         statuses=statuses,
         socket_errors={k: int(v) for k, v in data["errors"].items()},
@@ -130,15 +137,22 @@ def parse_wrk_output(stdout: str) -> LoadResult:
 
 
 def run_load(spec: LoadSpec, tick: Callable[[float], None] | None = None) -> LoadResult:
-    """Run wrk to the end (calling `tick(elapsed_seconds)` while it runs) and return its figures."""
-    command = wrk_command(spec)
+    """Run wrk until every request sent is answered (calling `tick(elapsed_seconds)` meanwhile)."""
+    lines: list[str] = []
     started = time.monotonic()
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:  # noqa: S603
+    with subprocess.Popen(wrk_command(spec), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:  # noqa: S603
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True)
+        reader.start()
+        interrupted = False
         while proc.poll() is None:
             if tick is not None:
                 tick(time.monotonic() - started)
-            time.sleep(0.2)
-        stdout, stderr = proc.communicate()
+            if not interrupted and sum(line.startswith(IDLE) for line in lines) >= spec.threads:
+                proc.send_signal(signal.SIGINT)  # wrk stops, prints its summary and runs done()
+                interrupted = True
+            time.sleep(0.1)
+        reader.join()
+    output = "".join(lines)
     if proc.returncode != 0:
-        raise BenchError(f"wrk failed (exit {proc.returncode}): {stderr.strip() or stdout.strip()}")
-    return parse_wrk_output(stdout)
+        raise BenchError(f"wrk failed (exit {proc.returncode}): {output.strip()[-2000:]}")
+    return parse_wrk_output(output)
