@@ -88,13 +88,14 @@ class BenchCluster:
         return Credentials(tenant, issue_token(self.tokens, customer_id, TOKEN_TTL_SECONDS))
 
     def close(self) -> None:
-        """Drop every database made here; stop the embedded server (its directory is the caller's)."""
-        for name in list(self.created):
-            self._admin(query("bench_drop_database"), name=sql.Identifier(name))
-            self.created.remove(name)
+        """Drop every database made here, or stop the embedded server (its directory is the caller's)."""
         if self.embedded is not None:
             self.embedded.cleanup()
             self.embedded = None
+            return
+        for name in list(self.created):
+            self._admin(query("bench_drop_database"), name=sql.Identifier(name))
+            self.created.remove(name)
 
     def _admin(self, statement: str, **names: sql.Identifier) -> None:
         with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:

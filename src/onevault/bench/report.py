@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from rich import box
 from rich.table import Table
 
-from onevault.bench.measure import DrainResult
 from onevault.bench.wrk import LoadResult
+
+if TYPE_CHECKING:  # the report needs no database module at run time (the CLI imports it on every start)
+    from onevault.bench.measure import DrainResult
 
 Op = Literal["<=", ">=", "=="]
 _OPS = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}

@@ -5,16 +5,19 @@ from __future__ import annotations
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psycopg
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from onevault.bench import measure
 from onevault.bench.cluster import BenchCluster, BenchDatabase, Credentials, count, open_cluster
+from onevault.bench.errors import BenchError
 from onevault.bench.processes import ServiceEnv, start_api, start_trivial
 from onevault.bench.report import Measured
 from onevault.bench.trivial import PATH as TRIVIAL_PATH
@@ -43,9 +46,11 @@ QUICK = Sizes(load_seconds=5, warmup_seconds=1, read_seconds=4, copy_rows=100_00
 
 
 class Steps:
-    """Rich progress: one line per step, a bar for steps with a known size."""
+    """On a terminal, rich progress: one line per step, a bar for steps with a known size. Elsewhere (CI
+    logs) a plain line per finished step, since a live display there shows only its last frame."""
 
     def __init__(self, console: Console) -> None:
+        self.console = console
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -53,13 +58,17 @@ class Steps:
             TaskProgressColumn(),
             TimeElapsedColumn(),
             console=console,
+            disable=not console.is_terminal,
         )
 
     @contextmanager
     def step(self, description: str, total: float = 1) -> Iterator[Callable[[float], None]]:
         task = self.progress.add_task(description, total=total)
+        started = time.monotonic()
         yield lambda done: self.progress.update(task, completed=min(done, total))
         self.progress.update(task, completed=total)
+        if not self.console.is_terminal:
+            self.console.print(f"done: {description} ({time.monotonic() - started:.1f} s)")
 
 
 @dataclass
@@ -86,6 +95,15 @@ def run_bench(settings: Settings, sizes: Sizes, console: Console) -> Measured:
     """Measure everything once; the caller builds the report. Raises BenchError when the bench breaks."""
     wrk_binary()  # fail before anything starts when wrk is missing
     workdir = Path(tempfile.mkdtemp(prefix="onevault-bench-"))
+    try:
+        return _run(settings, sizes, console, workdir)
+    except psycopg.Error as exc:  # e.g. no CREATEDB for the admin role of SYSTEM_DATABASE_URL
+        raise BenchError(f"database error: {exc}") from exc
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _run(settings: Settings, sizes: Sizes, console: Console, workdir: Path) -> Measured:
     secret = secrets.token_urlsafe(48)
     cluster = open_cluster(settings, workdir / "pg", secret)
     steps = Steps(console)
@@ -97,7 +115,6 @@ def run_bench(settings: Settings, sizes: Sizes, console: Console) -> Measured:
             _drains_and_reads(bench, backlog, tenant)
     finally:
         cluster.close()
-        shutil.rmtree(workdir, ignore_errors=True)
     return bench.measured
 
 

@@ -74,6 +74,7 @@ class LoadResult:
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests,
+            "unanswered": self.unanswered,
             "ok": self.ok,
             "errors": self.errors,
             "requests_per_second": round(self.rate, 1),

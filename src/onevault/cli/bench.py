@@ -13,7 +13,6 @@ import typer
 from rich.console import Console
 
 from onevault.bench.report import Measured, Row, build_rows, goal_failures, integrity_failures, table
-from onevault.bench.run import FULL, QUICK, run_bench
 from onevault.cli.common import cli_errors, console, err_console
 from onevault.settings import load_settings
 
@@ -30,6 +29,8 @@ def bench(
     Exit status: 0 when every goal is met (always with --quick), 1 when the bench could not run or a count
     did not match (raw rows against 2xx answers), 2 when a goal was missed.
     """
+    from onevault.bench.run import FULL, QUICK, run_bench  # here: `serve` and `worker` need none of it
+
     mode = "quick" if quick else "full"
     with cli_errors():
         settings = load_settings()
