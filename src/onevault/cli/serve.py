@@ -22,7 +22,12 @@ def serve(
     host: Annotated[str | None, typer.Option(envvar="ONEVAULT_HOST", help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(envvar="ONEVAULT_PORT", help="Port to listen on.")] = None,
     with_worker: Annotated[
-        bool, typer.Option("--worker/--no-worker", help="Run a pipeline worker inside (or only `onevault worker`s).")
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            envvar="ONEVAULT_SERVE_WORKER",
+            help="Run a pipeline worker inside (or only separate `onevault worker` processes).",
+        ),
     ] = True,
 ) -> None:
     """Start the API (and its database, when embedded); creates a first tenant on first start."""
