@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from onevault.cli import audit, db, pipeline, serve, sites, tenants
+from onevault.cli import audit, bench, db, pipeline, serve, sites, tenants
 
 app = typer.Typer(
     help="OneVault: multi-tenant website analytics on PostgreSQL.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 app.command("serve")(serve.serve)
 app.command("worker")(pipeline.worker)
+app.command("bench")(bench.bench)
 app.add_typer(db.app, name="db")
 app.add_typer(pipeline.app, name="pipeline")
 app.add_typer(tenants.tenant_app, name="tenant")

@@ -20,14 +20,23 @@ FIRST_TENANT = "default"
 def serve(
     host: Annotated[str | None, typer.Option(envvar="ONEVAULT_HOST", help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(envvar="ONEVAULT_PORT", help="Port to listen on.")] = None,
+    with_worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            envvar="ONEVAULT_SERVE_WORKER",
+            help="Run a pipeline worker inside (or only separate `onevault worker` processes).",
+        ),
+    ] = True,
 ) -> None:
     """Start the API (and its database, when embedded); creates a first tenant on first start."""
     with cli_errors():
         rt = runtime(host=host, port=port)
         _first_start(rt)
     s = rt.settings
-    worker, thread = start_in_thread(rt.app_url)
-    console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env}; a pipeline worker runs inside)")
+    worker, thread = start_in_thread(rt.app_url) if with_worker else (None, None)
+    inside = "a pipeline worker runs inside" if with_worker else "no worker inside: run `onevault worker`"
+    console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env}; {inside})")
     try:
         uvicorn.run(
             create_app(rt),
@@ -39,8 +48,9 @@ def serve(
             log_level="warning",
         )
     finally:
-        worker.stop.set()  # the current batch commits before the worker returns
-        thread.join(timeout=30)
+        if worker is not None and thread is not None:
+            worker.stop.set()  # the current batch commits before the worker returns
+            thread.join(timeout=30)
 
 
 def _first_start(rt: Runtime) -> None:

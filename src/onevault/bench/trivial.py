@@ -1,0 +1,47 @@
+"""The ceiling for request handling: a trivial endpoint on the service's own stack.
+
+FastAPI under uvicorn started with the options `onevault serve` uses, reading the body and answering
+small JSON, with no database. Run as `python -m onevault.bench.trivial PORT`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from onevault.api.responses import json_response
+
+PATH = "/trivial"
+
+
+def create_trivial_app() -> FastAPI:
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.post(PATH)
+    async def trivial(request: Request) -> Response:
+        await request.body()
+        return json_response({"success": True}, 202)
+
+    @app.get("/health")
+    async def health() -> Response:
+        return json_response({"status": "ok"})
+
+    return app
+
+
+def main() -> None:
+    uvicorn.run(
+        create_trivial_app(),
+        host="127.0.0.1",
+        port=int(sys.argv[1]),
+        proxy_headers=True,
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()
