@@ -16,7 +16,6 @@ from fastapi import Request
 from onevault.api.context import RequestNote, note_of
 from onevault.api.state import AppState, app_state
 from onevault.auth.sitekeys import is_site_key, normalize_origin
-from onevault.auth.tokens import verify_token
 from onevault.errors import (
     Forbidden,
     InvalidEvent,
@@ -51,7 +50,7 @@ async def _guarded(request: Request, *, site_keys: bool) -> Caller:
     state = app_state(request)
     note = note_of(request)
     try:
-        note.ratelimit = state.limits.check_ip(request.client.host if request.client else "unknown")
+        state.limits.check_ip(request.client.host if request.client else "unknown")
         caller = await _identify(request, state, note, site_keys=site_keys)
         note.tenant_hk, note.credential_id = caller.tenant_hk, caller.credential_id
         note.ratelimit = state.limits.check_tenant(caller.customer_id)
@@ -82,7 +81,7 @@ async def _identify(request: Request, state: AppState, note: RequestNote, *, sit
 
 
 async def _token_caller(request: Request, state: AppState, note: RequestNote, token: str) -> Caller:
-    claims = verify_token(state.tokens, token, await state.credentials.secrets())
+    claims = await state.credentials.verify(token, state.tokens)
     note.credential_id = claims.jti
     if await state.credentials.is_revoked(claims.jti):
         raise Unauthorized("the token has been revoked")

@@ -22,8 +22,12 @@ class RateLimits:
         self._tenant = parse_many(per_tenant)
         self._ip = parse_many(per_ip)
 
-    def check_ip(self, address: str) -> dict[str, str]:
-        return self._check(self._ip, "ip", address, "client address")
+    def check_ip(self, address: str) -> None:
+        """Count a hit for the address. Its headers are only sent when it refuses (the tenant's limit is the
+        one a client sees), so an allowed hit skips the window statistics."""
+        if all(self._limiter.hit(item, "ip", address) for item in self._ip):
+            return
+        self._check(self._ip, "ip", address, "client address")
 
     def check_tenant(self, customer_id: str) -> dict[str, str]:
         return self._check(self._tenant, "tenant", customer_id, "tenant")

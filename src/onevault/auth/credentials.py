@@ -16,8 +16,10 @@ from psycopg_pool import AsyncConnectionPool
 
 from onevault.auth.cache import TtlCache
 from onevault.auth.sitekeys import is_well_formed
+from onevault.auth.tokens import Claims, TokenConfig, verify_token
 from onevault.db.errors import translated
 from onevault.db.queries import query
+from onevault.errors import Unauthorized
 
 
 @dataclass(frozen=True)
@@ -38,11 +40,25 @@ class CredentialStore:
         self._revoked: frozenset[bytes] = frozenset()  # SHA-256 of the revoked ids
         self._site_keys: TtlCache[SiteKeyGrant | None] = TtlCache(refresh_seconds)
         self._origins: TtlCache[bool] = TtlCache(refresh_seconds)
+        self._tokens: TtlCache[Claims] = TtlCache(refresh_seconds)  # only tokens that verified
 
     async def secrets(self) -> tuple[str, ...]:
         """The accepted JWT secrets, newest first."""
         await self._refresh_snapshot()
         return self._secrets
+
+    async def verify(self, token: str, config: TokenConfig) -> Claims:
+        """verify_token with the accepted secrets, remembered for the refresh interval: checking a JWT's
+        signature costs more than the rest of an ingest, and a client sends the same token every time."""
+        accepted = await self.secrets()
+
+        async def check(text: str) -> Claims:
+            return verify_token(config, text, accepted)
+
+        claims = await self._tokens.get(token, check)
+        if claims.expires_at <= time.time():
+            raise Unauthorized("the token has expired")
+        return claims
 
     async def is_revoked(self, jti: str) -> bool:
         await self._refresh_snapshot()
