@@ -143,6 +143,7 @@ def test_serve_first_start_then_data_survives_a_restart(tmp_path: Path) -> None:
     event = {"page_url": "https://example.com/", "event_type": "page_view", "event_id": "evt_persist"}
     serve.start()
     first_out = serve.stop()  # the first-start banner names the tenant and its token
+    assert not (tmp_path / "ovdata" / "pgdata" / "postmaster.pid").exists(), "PostgreSQL outlived serve"
     customer = re.search(r"customer id:\s+(\S+)", first_out)
     token = re.search(r"token:\s+(\S+)", first_out)
     assert customer and token, first_out
@@ -173,3 +174,5 @@ def test_serve_first_start_then_data_survives_a_restart(tmp_path: Path) -> None:
         assert again.json()["duplicate"] is True  # the row written before the restart is still there
     finally:
         serve.stop()
+    # The embedded PostgreSQL stops with `serve` (SIGTERM included): no server outlives it.
+    assert not (tmp_path / "ovdata" / "pgdata" / "postmaster.pid").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Annotated
 
 import typer
@@ -37,6 +38,9 @@ def serve(
     worker, thread = start_in_thread(rt.app_url) if with_worker else (None, None)
     inside = "a pipeline worker runs inside" if with_worker else "no worker inside: run `onevault worker`"
     console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env}; {inside})")
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler that kills
+    # the process before exit handlers run, and the embedded PostgreSQL would outlive `serve`.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
             create_app(rt),
@@ -51,6 +55,10 @@ def serve(
         if worker is not None and thread is not None:
             worker.stop.set()  # the current batch commits before the worker returns
             thread.join(timeout=30)
+
+
+def _exit_cleanly(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _first_start(rt: Runtime) -> None:
