@@ -225,7 +225,7 @@ BEGIN
            v.event_time, v.received_at, v.ed, v.status,
            CASE WHEN v.status = 'INVALID' THEN 0
                 WHEN cardinality(v.fired) = 0 THEN 1
-                ELSE greatest(0, 1 - (SELECT sum(r.penalty) FROM staging.quality_rules() r WHERE r.id = ANY (v.fired)))
+                ELSE greatest(0, 1 - (SELECT sum(pen.penalties[i]) FROM unnest(v.fired) i))
            END,
            extract(epoch FROM clock_timestamp() - v.received_at) * 1000, now(),
            CASE WHEN v.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END, 0, 'onevault.pipeline',
@@ -233,7 +233,8 @@ BEGIN
            util.hub_hk(v_tenant_id, v.event_id),
            CASE WHEN v.status <> 'INVALID' THEN util.hub_hk(v_tenant_id, v.client_session) END,
            util.hub_hk(v_tenant_id, v.visitor_key), util.hub_hk(v_tenant_id, left(v.page_key, 2048))
-      FROM verdict v;
+      FROM verdict v
+     CROSS JOIN (SELECT array_agg(penalty ORDER BY id) AS penalties FROM staging.quality_rules()) pen;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     -- A temp table has no statistics otherwise; only the join and grouping keys matter (all columns cost 50 ms).
     ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
@@ -384,8 +385,8 @@ BEGIN
 END
 $$;
 
--- Phase 1 business load (order-free: every key is the batch's own event): the event hub, the event's
--- visitor and page links, and the event satellite (a row only when its hashdiff differs from the
+-- Phase 1 business load (order-free: every key is the batch's own event): the event's visitor and
+-- page links, the event hub and the event satellite (a row only when its hashdiff differs from the
 -- key's latest row).
 CREATE FUNCTION staging.load_batch_events(p_tenant_id text, p_load_dts timestamptz)
 RETURNS void
@@ -395,9 +396,6 @@ DECLARE
     v_tenant bytea := util.current_tenant_hk();
     v_source constant text := 'onevault.pipeline';
 BEGIN
-    INSERT INTO business.site_event_h (tenant_hk, site_event_hk, site_event_bk, load_dts, record_source)
-    SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_id, p_load_dts, v_source FROM pipeline_batch_v2
-     WHERE validation_status <> 'INVALID' ORDER BY event_hk ON CONFLICT DO NOTHING;
     INSERT INTO business.site_event_visitor_l
     SELECT DISTINCT ON (2) v_tenant, util.link_hk(p_tenant_id, event_id, visitor_key), event_hk, visitor_hk,
            p_load_dts, v_source
@@ -406,7 +404,14 @@ BEGIN
     SELECT DISTINCT ON (2) v_tenant, util.link_hk(p_tenant_id, event_id, page_key), event_hk, page_hk,
            p_load_dts, v_source
       FROM pipeline_batch_v2 WHERE validation_status <> 'INVALID' ORDER BY 2 ON CONFLICT DO NOTHING;
-    -- Events are immutable, so a key's first row is normally its only one.
+    -- The event hub, and the event satellite: an event whose hub row is new has no satellite row yet,
+    -- so only replayed events look up their latest row (events are immutable: normally none differ).
+    WITH hub AS (
+        INSERT INTO business.site_event_h (tenant_hk, site_event_hk, site_event_bk, load_dts, record_source)
+        SELECT DISTINCT ON (event_hk) v_tenant, event_hk, event_id, p_load_dts, v_source FROM pipeline_batch_v2
+         WHERE validation_status <> 'INVALID' ORDER BY event_hk ON CONFLICT DO NOTHING
+        RETURNING site_event_hk
+    )
     INSERT INTO business.site_event_details_s
     SELECT v_tenant, n.event_hk, p_load_dts, n.hd, v_source, n.event_type, n.event_time, n.page_url, n.page_title,
            n.referrer_url, n.referrer_host, n.utm_source, n.utm_medium, n.utm_campaign, n.utm_term, n.utm_content,
@@ -424,8 +429,10 @@ BEGIN
               FROM pipeline_batch_v2 b
              WHERE b.validation_status <> 'INVALID'
              ORDER BY b.event_hk, b.raw_event_id) n
+      LEFT JOIN hub ON hub.site_event_hk = n.event_hk
       LEFT JOIN LATERAL (SELECT x.hashdiff FROM business.site_event_details_s x
-                          WHERE x.tenant_hk = v_tenant AND x.site_event_hk = n.event_hk
+                          WHERE hub.site_event_hk IS NULL
+                            AND x.tenant_hk = v_tenant AND x.site_event_hk = n.event_hk
                           ORDER BY x.load_dts DESC LIMIT 1) l ON true
      WHERE l.hashdiff IS DISTINCT FROM n.hd
     ON CONFLICT DO NOTHING;
