@@ -638,8 +638,8 @@ BEGIN
        SET processing_status = 'PROCESSED', processed_at = clock_timestamp(), last_error = NULL,
            attempts = CASE WHEN p_status = 'PENDING' THEN r.attempts + 1 ELSE r.attempts END,
            claimed_at = CASE WHEN p_status = 'PENDING' THEN now() ELSE r.claimed_at END
-      FROM pipeline_batch_v2 b
-     WHERE r.tenant_hk = v_tenant AND r.raw_event_id = b.raw_event_id AND staging.in_step(r.processing_status, p_status);
+     WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (ARRAY(SELECT raw_event_id FROM pipeline_batch_v2))
+       AND staging.in_step(r.processing_status, p_status);  -- probes by key: no join plan to misjudge
 END
 $$;
 
@@ -1177,6 +1177,7 @@ CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RE
         SELECT 1 FROM raw.site_tracking_events
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
            AND raw_event_id < p_first_raw_event_id
+         ORDER BY raw_event_id DESC LIMIT 1
            FOR UPDATE) x
 $$;
 

@@ -244,8 +244,10 @@ $$;
 
 -- Wait until every batch of the current tenant claimed before p_first_raw_event_id has committed: the
 -- order-dependent steps (sessions, satellites) must see them, exactly as if the batches ran one by one.
--- Locks the tenant's unfinished raw rows below that id (a row still locked by another batch makes this
--- wait for its commit); rows that nobody holds stay locked by this batch until it commits.
+-- Locks the tenant's nearest unfinished raw row below that id, walking down the queue index: a row
+-- still locked by an earlier batch makes this wait for its commit, after which the row is PROCESSED and
+-- the walk goes on (a batch waits for the one before it, which waited for the one before that). It
+-- stops at the first unfinished row nobody holds (kept locked until this batch commits) or the end.
 CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint)
 RETURNS void
 LANGUAGE sql
@@ -254,6 +256,7 @@ AS $$
         SELECT 1 FROM raw.site_tracking_events
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
            AND raw_event_id < p_first_raw_event_id
+         ORDER BY raw_event_id DESC LIMIT 1
            FOR UPDATE) x
 $$;
 
@@ -339,8 +342,8 @@ BEGIN
        SET processing_status = 'PROCESSED', processed_at = clock_timestamp(), last_error = NULL,
            attempts = CASE WHEN p_status = 'PENDING' THEN r.attempts + 1 ELSE r.attempts END,
            claimed_at = CASE WHEN p_status = 'PENDING' THEN now() ELSE r.claimed_at END
-      FROM pipeline_batch_v2 b
-     WHERE r.tenant_hk = v_tenant AND r.raw_event_id = b.raw_event_id AND staging.in_step(r.processing_status, p_status);
+     WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (ARRAY(SELECT raw_event_id FROM pipeline_batch_v2))
+       AND staging.in_step(r.processing_status, p_status);  -- probes by key: no join plan to misjudge
 END
 $$;
 
