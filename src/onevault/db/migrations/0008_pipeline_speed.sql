@@ -105,6 +105,8 @@ AS $$
 DECLARE
     v_tenant    bytea := util.current_tenant_hk();
     v_tenant_id text := (SELECT tenant_bk FROM auth.tenant_h WHERE tenant_hk = util.current_tenant_hk());
+    -- util.hub_hk's tenant part, normalised once per batch instead of once per key.
+    v_prefix    text := util.hk_part(v_tenant_id, true) || '||';
     v_count     integer;
 BEGIN
     IF v_tenant_id IS NULL THEN
@@ -230,9 +232,9 @@ BEGIN
            extract(epoch FROM clock_timestamp() - v.received_at) * 1000, now(),
            CASE WHEN v.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END, 0, 'onevault.pipeline',
            v.status <> 'INVALID' AND v.client_session IS NULL, v.fired, v.cookieless_key,
-           util.hub_hk(v_tenant_id, v.event_id),
-           CASE WHEN v.status <> 'INVALID' THEN util.hub_hk(v_tenant_id, v.client_session) END,
-           util.hub_hk(v_tenant_id, v.visitor_key), util.hub_hk(v_tenant_id, left(v.page_key, 2048))
+           util.hash_text(v_prefix || util.hd(v.event_id)),
+           CASE WHEN v.status <> 'INVALID' THEN util.hash_text(v_prefix || util.hd(v.client_session)) END,
+           util.hash_text(v_prefix || util.hd(v.visitor_key)), util.hash_text(v_prefix || util.hd(left(v.page_key, 2048)))
       FROM verdict v
      CROSS JOIN (SELECT array_agg(penalty ORDER BY id) AS penalties FROM staging.quality_rules()) pen;
     GET DIAGNOSTICS v_count = ROW_COUNT;
