@@ -61,6 +61,7 @@ def statement(function: str, start: str, end: str, big: Big) -> str:
     for name, value in [
         ("v_tenant_id", f"'{big.tenant_id}'"),
         ("p_tenant_id", f"'{big.tenant_id}'"),
+        ("v_prefix", f"'{big.tenant_id.upper()}||'"),
         ("v_tenant", "util.current_tenant_hk()"),
         ("p_raw_event_ids", "%(ids)s"),
         ("p_status", "'PENDING'"),
