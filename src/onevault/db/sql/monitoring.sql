@@ -1,3 +1,8 @@
+-- The status and dashboard reads. Counts come from the per-minute tables the pipeline keeps
+-- (staging.event_stats_minute, staging.quality_stats_minute), never from scanning the event tables, so
+-- they stay fast as a tenant grows; the few rows in a queue or in ERROR are counted through partial
+-- indexes. A window of N hours starts at the beginning of the minute N hours ago.
+
 -- name: status_counts
 -- The current tenant's queue: raw events waiting, being staged, and staged events awaiting the vault.
 SELECT (SELECT count(*) FROM raw.site_tracking_events
@@ -6,9 +11,8 @@ SELECT (SELECT count(*) FROM raw.site_tracking_events
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status = 'PROCESSING') AS staging_pending,
        (SELECT count(*) FROM staging.site_events
          WHERE tenant_hk = util.current_tenant_hk() AND business_status = 'PENDING') AS business_pending,
-       (SELECT max(business_loaded_at) FROM staging.site_events
-         WHERE tenant_hk = util.current_tenant_hk()
-           AND received_at > now() - interval '7 days') AS last_processed;
+       (SELECT max(last_staged_at) FROM staging.event_stats_minute
+         WHERE tenant_hk = util.current_tenant_hk() AND minute > now() - interval '7 days') AS last_processed;
 
 -- name: recent_events
 SELECT event_id, event_type, raw_created_at, raw_status, validation_status, quality_score, business_status,
@@ -19,52 +23,78 @@ SELECT event_id, event_type, raw_created_at, raw_status, validation_status, qual
  LIMIT %(limit)s;
 
 -- name: quality_metrics
-SELECT count(*) AS total,
-       count(*) FILTER (WHERE validation_status = 'VALID') AS valid,
-       count(*) FILTER (WHERE validation_status = 'SUSPICIOUS') AS suspicious,
-       count(*) FILTER (WHERE validation_status = 'INVALID') AS invalid,
-       round(avg(quality_score), 3) AS avg_quality_score
-  FROM staging.site_events
- WHERE tenant_hk = util.current_tenant_hk() AND received_at > now() - make_interval(hours => %(hours)s);
+SELECT coalesce(sum(events), 0)::bigint AS total,
+       coalesce(sum(events) FILTER (WHERE validation_status = 'VALID'), 0)::bigint AS valid,
+       coalesce(sum(events) FILTER (WHERE validation_status = 'SUSPICIOUS'), 0)::bigint AS suspicious,
+       coalesce(sum(events) FILTER (WHERE validation_status = 'INVALID'), 0)::bigint AS invalid,
+       round(sum(quality_sum) / nullif(sum(events), 0), 3) AS avg_quality_score
+  FROM staging.event_stats_minute
+ WHERE tenant_hk = util.current_tenant_hk()
+   AND minute >= date_trunc('minute', now() - make_interval(hours => %(hours)s));
 
 -- name: quality_rules
-SELECT rule, severity, count(*) AS events
-  FROM staging.data_quality_log
- WHERE tenant_hk = util.current_tenant_hk() AND logged_at > now() - make_interval(hours => %(hours)s)
+SELECT rule, severity, sum(events)::bigint AS events
+  FROM staging.quality_stats_minute
+ WHERE tenant_hk = util.current_tenant_hk()
+   AND minute >= date_trunc('minute', now() - make_interval(hours => %(hours)s))
  GROUP BY rule, severity
- ORDER BY count(*) DESC, rule
+ ORDER BY sum(events) DESC, rule
  LIMIT 20;
 
 -- name: events_by_type
-SELECT event_type, count(*) AS events
-  FROM staging.site_events
- WHERE tenant_hk = util.current_tenant_hk() AND received_at > now() - make_interval(hours => %(hours)s)
+SELECT event_type, sum(events)::bigint AS events
+  FROM staging.event_stats_minute
+ WHERE tenant_hk = util.current_tenant_hk()
+   AND minute >= date_trunc('minute', now() - make_interval(hours => %(hours)s))
    AND validation_status <> 'INVALID'
  GROUP BY event_type
- ORDER BY count(*) DESC, event_type
+ ORDER BY sum(events) DESC, event_type
  LIMIT 100;
 
 -- name: events_by_hour
-SELECT date_trunc('hour', received_at) AS hour, count(*) AS events
-  FROM staging.site_events
- WHERE tenant_hk = util.current_tenant_hk() AND received_at > now() - make_interval(hours => %(hours)s)
+SELECT date_trunc('hour', minute) AS hour, sum(events)::bigint AS events
+  FROM staging.event_stats_minute
+ WHERE tenant_hk = util.current_tenant_hk()
+   AND minute >= date_trunc('minute', now() - make_interval(hours => %(hours)s))
    AND validation_status <> 'INVALID'
  GROUP BY 1
  ORDER BY 1;
 
 -- name: processing_status_counts
--- Raw and business states of the events received in the window.
-SELECT 'raw' AS layer, processing_status AS status, count(*) AS events
-  FROM raw.site_tracking_events
- WHERE tenant_hk = util.current_tenant_hk() AND received_at > now() - make_interval(hours => %(hours)s)
- GROUP BY processing_status
-UNION ALL
-SELECT 'business', business_status, count(*)
-  FROM staging.site_events
- WHERE tenant_hk = util.current_tenant_hk() AND received_at > now() - make_interval(hours => %(hours)s)
- GROUP BY business_status;
+-- Raw and business states of the events received in the window: staged events from the minute counts,
+-- the rest (waiting, in ERROR) from their partial indexes. A staged valid event is LOADED unless it
+-- still waits for the vault or failed there.
+WITH w AS (
+    SELECT util.current_tenant_hk() AS hk, date_trunc('minute', now() - make_interval(hours => %(hours)s)) AS since
+), staged AS (
+    SELECT coalesce(sum(events) FILTER (WHERE validation_status <> 'INVALID'), 0)::bigint AS valid,
+           coalesce(sum(events) FILTER (WHERE validation_status = 'INVALID'), 0)::bigint AS invalid
+      FROM staging.event_stats_minute s, w WHERE s.tenant_hk = w.hk AND s.minute >= w.since
+), raw_open AS (
+    SELECT r.processing_status AS status, count(*) AS events
+      FROM raw.site_tracking_events r, w
+     WHERE r.tenant_hk = w.hk AND r.received_at >= w.since AND r.processing_status IN ('PENDING', 'PROCESSING')
+     GROUP BY 1
+    UNION ALL
+    SELECT 'ERROR', count(*) FROM raw.site_tracking_events r, w
+     WHERE r.tenant_hk = w.hk AND r.received_at >= w.since AND r.processing_status = 'ERROR'
+), business_open AS (
+    SELECT 'PENDING' AS status, count(*) AS events FROM staging.site_events s, w
+     WHERE s.tenant_hk = w.hk AND s.received_at >= w.since AND s.business_status = 'PENDING'
+    UNION ALL
+    SELECT 'ERROR', count(*) FROM staging.site_events s, w
+     WHERE s.tenant_hk = w.hk AND s.received_at >= w.since AND s.business_status = 'ERROR'
+), counts AS (
+    SELECT 'raw' AS layer, 'PROCESSED' AS status, valid + invalid AS events FROM staged
+    UNION ALL SELECT 'raw', status, events FROM raw_open
+    UNION ALL SELECT 'business', 'SKIPPED', invalid FROM staged
+    UNION ALL SELECT 'business', status, events FROM business_open
+    UNION ALL SELECT 'business', 'LOADED', valid - (SELECT coalesce(sum(events), 0) FROM business_open) FROM staged
+)
+SELECT layer, status, events::bigint AS events FROM counts WHERE events > 0;
 
 -- name: throughput_last_hour
-SELECT count(*) AS staged, round(avg(processing_duration_ms), 3) AS avg_processing_ms
-  FROM staging.site_events
- WHERE tenant_hk = util.current_tenant_hk() AND received_at > now() - interval '1 hour';
+SELECT coalesce(sum(events), 0)::bigint AS staged,
+       round(sum(processing_ms_sum) / nullif(sum(events), 0), 3) AS avg_processing_ms
+  FROM staging.event_stats_minute
+ WHERE tenant_hk = util.current_tenant_hk() AND minute >= date_trunc('minute', now() - interval '1 hour');

@@ -1,7 +1,3 @@
--- name: try_tenant_lock
--- One pipeline batch per tenant at a time (sessions are derived in event order).
-SELECT pg_try_advisory_xact_lock(staging.tenant_lock_key(util.current_tenant_hk()));
-
 -- name: tenants_with_pending_work
 SELECT tenant_hk, raw_pending, business_pending FROM staging.tenants_with_pending_work();
 
@@ -15,6 +11,26 @@ SELECT DISTINCT r.user_agent
    AND NOT EXISTS (SELECT 1 FROM staging.user_agent_parsed p
                     WHERE p.tenant_hk = util.current_tenant_hk()
                       AND p.ua_hash = sha256(convert_to(r.user_agent, 'UTF8')));
+
+-- name: unparsed_user_agents_of
+-- Distinct agents of these raw events of the current tenant that have not been parsed yet.
+SELECT DISTINCT r.user_agent
+  FROM raw.site_tracking_events r
+ WHERE r.tenant_hk = util.current_tenant_hk() AND r.raw_event_id = ANY (%(ids)s)
+   AND r.user_agent IS NOT NULL AND r.user_agent <> ''
+   AND NOT EXISTS (SELECT 1 FROM staging.user_agent_parsed p
+                    WHERE p.tenant_hk = util.current_tenant_hk()
+                      AND p.ua_hash = sha256(convert_to(r.user_agent, 'UTF8')));
+
+-- name: claim_raw_batch
+SELECT raw_event_ids, load_dts FROM staging.claim_raw_batch(%s);
+
+-- name: run_claimed_batch
+SELECT valid_count, suspicious_count, invalid_count, loaded_count, error_count
+  FROM staging.run_claimed_batch(%s, %s);
+
+-- name: process_staging_to_business
+SELECT processed_count, success_count, error_count FROM staging.process_staging_to_business(%s);
 
 -- name: insert_parsed_user_agents
 INSERT INTO staging.user_agent_parsed

@@ -1,0 +1,143 @@
+"""Pipeline drain benchmark: N generated events (tests/pipeline/dataset.py) in one tenant's raw layer,
+drained into the business layer by 1, 2, ... worker processes; prints events/s for each.
+
+    .venv/bin/python scripts/drain_bench.py --events 200000 --workers 1 2 [--batch-size 2000]
+
+The events are loaded once into a template database; every run drains a fresh copy of it, so runs are
+comparable. Uses SYSTEM_DATABASE_URL when set, otherwise an embedded PostgreSQL in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.pipeline.dataset import generate, load_raw
+
+from onevault.auth.tenants import create_tenant
+from onevault.db import migrate, roles
+from onevault.pipeline.worker import Worker
+
+PASSWORD = "drain-bench-app-password"  # noqa: S105 (a throw-away local benchmark database)
+REMAINING = (
+    "SELECT (SELECT count(*) FROM raw.site_tracking_events WHERE processing_status IN ('PENDING', 'PROCESSING'))"
+    " + (SELECT count(*) FROM staging.site_events WHERE business_status = 'PENDING')"
+)
+
+
+def prepare_template(admin_url: str, events: int) -> str:
+    """A migrated database holding `events` raw events of one tenant (user agents parsed), analysed."""
+    name = f"drain_tmpl_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        roles.ensure_app_role(conn, PASSWORD)
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = roles.with_database(admin_url, name)
+    with psycopg.connect(url) as conn:
+        migrate.migrate(conn)
+    with psycopg.connect(url, autocommit=True) as conn:
+        tenant = create_tenant(conn, "Bench", "bench")
+    visitors = max(1, events // 100)  # 10 sessions of 10 events each
+    truth = generate(visitors, 10, 10, seed=11)
+    started = time.monotonic()
+    with psycopg.connect(roles.app_conninfo(url, PASSWORD)) as conn:
+        load_raw(conn, tenant.tenant_hk, truth.events[:events], chunk=5000)
+    print(f"loaded {min(events, len(truth.events))} raw events in {time.monotonic() - started:.1f} s", flush=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    return name
+
+
+def _work(app_url: str, batch_size: int, ready: Any, go: Any, stop: Any) -> None:
+    worker = Worker(app_url, batch_size=batch_size, poll_seconds=0.05, stop=stop)
+    ready.release()
+    go.wait()
+    worker.run()
+
+
+def drain(admin_url: str, template: str, workers: int, batch_size: int, events: int) -> float:
+    """Seconds for `workers` processes to drain a fresh copy of `template`; returns events/s."""
+    name = f"drain_run_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    url = roles.with_database(admin_url, name)
+    ctx = mp.get_context("spawn")
+    ready, go, stop = ctx.Semaphore(0), ctx.Event(), ctx.Event()
+    args = (roles.app_conninfo(url, PASSWORD), batch_size, ready, go, stop)
+    procs = [ctx.Process(target=_work, args=args) for _ in range(workers)]
+    try:
+        for p in procs:
+            p.start()
+        for _ in procs:
+            ready.acquire()
+        with psycopg.connect(url, autocommit=True) as conn:
+            started = time.monotonic()
+            go.set()
+            while conn.execute(REMAINING).fetchone() != (0,):
+                time.sleep(0.1)
+            elapsed = time.monotonic() - started
+            loaded = conn.execute("SELECT count(*) FROM business.site_event_h").fetchone()
+            cpu = backend_cpu_seconds(conn)
+    finally:
+        stop.set()
+        for p in procs:
+            p.join(timeout=60)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    rate = events / elapsed
+    per_cpu = f", {events / cpu:,.0f} events per backend CPU-second" if cpu else ""
+    head = f"{workers} worker(s), batch {batch_size}: {elapsed:.1f} s"
+    print(f"{head}, {rate:,.0f} events/s{per_cpu}, {loaded[0]} in the vault", flush=True)
+    return rate
+
+
+def backend_cpu_seconds(conn: psycopg.Connection) -> float | None:
+    """CPU seconds the workers' database backends used: a figure that other load on a shared machine
+    inflates far less than wall time. None when the server is not on this machine."""
+    sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'onevault-worker'"
+    ticks = 0
+    for (pid,) in conn.execute(sql).fetchall():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        ticks += int(fields[11]) + int(fields[12])  # utime and stime
+    return ticks / os.sysconf("SC_CLK_TCK") or None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per worker count")
+    args = parser.parse_args()
+    admin_url = os.environ.get("SYSTEM_DATABASE_URL")
+    handle = None
+    if admin_url is None:
+        from onevault.db.embedded import start_embedded
+
+        admin_url, handle = start_embedded(Path(tempfile.mkdtemp(prefix="drain-bench-")))
+    template = prepare_template(admin_url, args.events)
+    try:
+        for workers in args.workers:
+            for _ in range(args.repeat):
+                drain(admin_url, template, workers, args.batch_size, args.events)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+    del handle
+
+
+if __name__ == "__main__":
+    main()
