@@ -39,6 +39,7 @@ async def quality_metrics(conn: psycopg.AsyncConnection, hours: int) -> dict[str
 
 async def queue_counts(conn: psycopg.AsyncConnection) -> dict[str, Any]:
     """raw_pending, staging_pending, business_pending and last_processed of the tenant."""
+    await conn.execute(query("prefer_indexes"))
     [counts] = await _rows(conn, "status_counts")
     return counts
 
@@ -53,6 +54,7 @@ async def status(conn: psycopg.AsyncConnection, recent: int = 10) -> dict[str, A
 
 async def dashboard(conn: psycopg.AsyncConnection, hours: int) -> dict[str, Any]:
     states: dict[str, dict[str, int]] = {"raw": {}, "business": {}}
+    await conn.execute(query("prefer_indexes"))
     for row in await _rows(conn, "processing_status_counts", {"hours": hours}):
         states[row["layer"]][row["status"]] = row["events"]
     [throughput] = await _rows(conn, "throughput_last_hour")

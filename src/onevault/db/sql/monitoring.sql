@@ -3,6 +3,12 @@
 -- they stay fast as a tenant grows; the few rows in a queue or in ERROR are counted through partial
 -- indexes. A window of N hours starts at the beginning of the minute N hours ago.
 
+-- name: prefer_indexes
+-- Every read below is built to use an index (tests/db/test_explain.py). Right after a large drain the
+-- statistics still describe a table full of pending rows, and the planner would scan a million rows to
+-- count none; this keeps the designed plans for the rest of the read's transaction.
+SET LOCAL enable_seqscan = off;
+
 -- name: status_counts
 -- The current tenant's queue: raw events waiting, being staged, and staged events awaiting the vault.
 SELECT (SELECT count(*) FROM raw.site_tracking_events
