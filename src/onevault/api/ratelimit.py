@@ -25,19 +25,22 @@ class RateLimits:
     def check_ip(self, address: str) -> None:
         """Count a hit for the address. Its headers are only sent when it refuses (the tenant's limit is the
         one a client sees), so an allowed hit skips the window statistics."""
-        if all(self._limiter.hit(item, "ip", address) for item in self._ip):
-            return
-        self._check(self._ip, "ip", address, "client address")
+        self._check(self._ip, "ip", address, "client address", statistics=False)
 
     def check_tenant(self, customer_id: str) -> dict[str, str]:
         return self._check(self._tenant, "tenant", customer_id, "tenant")
 
-    def _check(self, items: list[RateLimitItem], scope: str, key: str, what: str) -> dict[str, str]:
-        """Count one hit against every limit; the headers of the tightest, or RateLimited when one is spent."""
+    def _check(
+        self, items: list[RateLimitItem], scope: str, key: str, what: str, *, statistics: bool = True
+    ) -> dict[str, str]:
+        """Count one hit against every limit; the headers of the tightest, or RateLimited when one is spent.
+        Without `statistics`, an allowed hit returns no headers and skips the window statistics."""
         tightest: dict[str, str] = {}
         least = math.inf
         for item in items:
             allowed = self._limiter.hit(item, scope, key)
+            if allowed and not statistics:
+                continue
             stats = self._limiter.get_window_stats(item, scope, key)
             headers = {
                 "X-RateLimit-Limit": str(item.amount),
