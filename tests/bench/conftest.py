@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
 from onevault.bench.cluster import BenchDatabase
-from tests.conftest import Database
+from onevault.bench.processes import UNTHROTTLED
+from onevault.runtime import Runtime
+from tests.conftest import Database, RunningService, runtime_with
 
 
 @pytest.fixture
@@ -16,6 +19,14 @@ def wrk() -> str:
     if found is None:
         pytest.fail("wrk is not installed: these tests drive real HTTP load with it (apt-get install wrk)")
     return found
+
+
+@pytest.fixture
+def service(runtime: Runtime) -> Iterator[RunningService]:
+    """The service as the bench runs it: wrk from one address outpaces the default per-address limit on a fast
+    machine, and a 429 there would be the limiter's figure, not the one under test."""
+    with RunningService(runtime_with(runtime, rate_limit_tenant=UNTHROTTLED, rate_limit_ip=UNTHROTTLED)) as svc:
+        yield svc
 
 
 def bench_database(database: Database) -> BenchDatabase:
