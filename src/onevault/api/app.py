@@ -22,6 +22,7 @@ from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
 from onevault.ingest.writer import GroupCommitWriter
+from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.runtime import Runtime
 
 
@@ -57,10 +58,14 @@ def create_app(runtime: Runtime) -> FastAPI:
         limits = RateLimits(settings.rate_limit_tenant, settings.rate_limit_ip)
         audit.bind(pool)
         await audit.start()
-        app.state.onevault = AppState(settings, pool, writer, TenantCache(pool), tokens, credentials, limits, audit)
+        immediate = ImmediatePipeline(pool)
+        app.state.onevault = AppState(
+            settings, pool, writer, TenantCache(pool), tokens, credentials, limits, audit, immediate
+        )
         try:
             yield
         finally:
+            await immediate.stop()
             await writer.stop()
             await audit.stop()
             await pool.close()

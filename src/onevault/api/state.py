@@ -1,4 +1,4 @@
-"""What the app holds for its lifetime: the pool, the writers, and the credential and limit state."""
+"""What the app holds for its lifetime: pool, writers, immediate pipeline, credential and limit state."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
 from onevault.ingest.writer import GroupCommitWriter
+from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.settings import Settings
 
 
@@ -26,6 +27,7 @@ class AppState:
     credentials: CredentialStore
     limits: RateLimits
     audit: AuditLog
+    immediate: ImmediatePipeline
 
 
 def app_state(request: Request) -> AppState:

@@ -686,7 +686,9 @@ BEGIN
     IF v_count = 0 THEN
         RETURN 0;
     END IF;
-    ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    IF v_count >= 100 THEN
+        ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    END IF;
     PERFORM staging.load_batch_events(v_tenant_id, v_load_dts);
     PERFORM staging.load_batch_sessions(v_tenant_id, v_load_dts);
     UPDATE staging.site_events s
@@ -926,7 +928,10 @@ BEGIN
      CROSS JOIN (SELECT array_agg(penalty ORDER BY id) AS penalties FROM staging.quality_rules()) pen;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     -- A temp table has no statistics otherwise; only the join and grouping keys matter (all columns cost 50 ms).
-    ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    -- A small batch (POST /track) skips it: its plans are right without, and each ANALYZE forces a replan.
+    IF v_count >= 100 THEN
+        ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    END IF;
     RETURN v_count;
 END
 $_$;
@@ -972,45 +977,58 @@ END
 $$;
 
 CREATE FUNCTION staging.process_event_now(p_event_id text) RETURNS jsonb
+    LANGUAGE sql
+    AS $$
+    SELECT outcome FROM staging.process_events_now(ARRAY[p_event_id])
+$$;
+
+CREATE FUNCTION staging.process_events_now(p_event_ids text[]) RETURNS TABLE(given_event_id text, outcome jsonb)
     LANGUAGE plpgsql
     AS $$
 DECLARE
     v_tenant bytea := util.current_tenant_hk();
-    v_raw    raw.site_tracking_events%ROWTYPE;
+    v_key    bigint;
+    v_last   bigint;
     v_ids    bigint[];
-    v_stage  record;
-    v_ev     staging.site_events%ROWTYPE;
 BEGIN
     IF v_tenant IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
-    PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(v_tenant));
-    SELECT * INTO v_raw FROM raw.site_tracking_events WHERE tenant_hk = v_tenant AND event_id = p_event_id;
-    IF NOT FOUND THEN
-        RETURN jsonb_build_object('raw_processed', false, 'staging_processed', false, 'business_processed', false,
-                                  'reason', 'no such event');
-    END IF;
-    IF v_raw.processing_status = 'PENDING' THEN
-        WITH claim AS (
-            SELECT raw_event_id FROM raw.site_tracking_events
-             WHERE tenant_hk = v_tenant AND processing_status = 'PENDING' AND raw_event_id <= v_raw.raw_event_id
-             ORDER BY raw_event_id DESC LIMIT 1000 FOR UPDATE SKIP LOCKED
-        ), upd AS (
-            UPDATE raw.site_tracking_events e
-               SET processing_status = 'PROCESSING', attempts = e.attempts + 1, claimed_at = now()
-              FROM claim WHERE e.tenant_hk = v_tenant AND e.raw_event_id = claim.raw_event_id
-            RETURNING e.raw_event_id
-        )
-        SELECT array_agg(raw_event_id ORDER BY raw_event_id) INTO v_ids FROM upd;
+    SELECT max(r.raw_event_id) INTO v_last
+      FROM raw.site_tracking_events r
+     WHERE r.tenant_hk = v_tenant AND r.event_id = ANY (p_event_ids) AND r.processing_status = 'PENDING';
+    IF v_last IS NOT NULL THEN
+        -- Claims are taken one at a time per tenant (as staging.claim_raw_batch), so they commit in order.
+        v_key := staging.tenant_lock_key(v_tenant);
+        PERFORM pg_advisory_lock(v_key);
         BEGIN
-            PERFORM staging.stage_raw_events(v_ids);
+            v_ids := ARRAY(
+                SELECT c.raw_event_id FROM (
+                    SELECT r.raw_event_id FROM raw.site_tracking_events r
+                     WHERE r.tenant_hk = v_tenant AND r.processing_status = 'PENDING' AND r.raw_event_id <= v_last
+                     ORDER BY r.raw_event_id DESC
+                     LIMIT greatest(1000, cardinality(p_event_ids))
+                       FOR UPDATE SKIP LOCKED) c
+                 ORDER BY c.raw_event_id);
         EXCEPTION WHEN OTHERS THEN
-            PERFORM staging.stage_one_by_one(v_ids, 3);
+            PERFORM pg_advisory_unlock(v_key);
+            RAISE;
         END;
+        PERFORM pg_advisory_unlock(v_key);
+        IF cardinality(v_ids) > 0 THEN
+            PERFORM staging.run_claimed_batch(v_ids, clock_timestamp());
+        END IF;
     END IF;
-    v_ids := ARRAY(SELECT raw_event_id FROM staging.site_events
-                    WHERE tenant_hk = v_tenant AND business_status = 'PENDING'
-                      AND raw_event_id = ANY (coalesce(v_ids, '{}') || v_raw.raw_event_id));
+    -- Wait for any worker holding one of them; each later statement sees what it committed.
+    PERFORM count(*) FROM (SELECT 1 FROM raw.site_tracking_events r
+                            WHERE r.tenant_hk = v_tenant AND r.event_id = ANY (p_event_ids)
+                              FOR UPDATE) x;
+    -- Given events staged earlier (the step functions, a retry) but not yet in the business layer.
+    v_ids := ARRAY(SELECT s.raw_event_id
+                     FROM raw.site_tracking_events r
+                     JOIN staging.site_events s ON s.tenant_hk = r.tenant_hk AND s.raw_event_id = r.raw_event_id
+                    WHERE r.tenant_hk = v_tenant AND r.event_id = ANY (p_event_ids)
+                      AND s.business_status = 'PENDING');
     IF cardinality(v_ids) > 0 THEN
         BEGIN
             PERFORM staging.load_business(v_ids);
@@ -1018,20 +1036,29 @@ BEGIN
             PERFORM staging.load_business_one_by_one(v_ids, 3);
         END;
     END IF;
-    SELECT * INTO v_ev FROM staging.site_events WHERE tenant_hk = v_tenant AND raw_event_id = v_raw.raw_event_id;
-    RETURN jsonb_build_object(
-        'raw_processed', true,
-        'staging_processed', v_ev.raw_event_id IS NOT NULL,
-        'business_processed', coalesce(v_ev.business_status = 'LOADED', false),
-        'validation_status', v_ev.validation_status,
-        'quality_score', v_ev.quality_score,
-        'reason', CASE
-            WHEN v_ev.raw_event_id IS NULL THEN (SELECT last_error FROM raw.site_tracking_events
-                                                  WHERE tenant_hk = v_tenant AND raw_event_id = v_raw.raw_event_id)
-            WHEN v_ev.validation_status = 'INVALID' THEN
-                (SELECT string_agg(rule || ': ' || reason, '; ' ORDER BY log_id) FROM staging.data_quality_log
-                  WHERE tenant_hk = v_tenant AND raw_event_id = v_raw.raw_event_id AND severity = 'ERROR')
-            WHEN v_ev.business_status <> 'LOADED' THEN v_ev.business_error END);
+    RETURN QUERY
+    SELECT g.id,
+           CASE WHEN r.raw_event_id IS NULL THEN
+                    jsonb_build_object('raw_processed', false, 'staging_processed', false,
+                                       'business_processed', false, 'reason', 'no such event')
+           ELSE jsonb_build_object(
+               'raw_processed', true,
+               'staging_processed', s.raw_event_id IS NOT NULL,
+               'business_processed', coalesce(s.business_status = 'LOADED', false),
+               'validation_status', s.validation_status,
+               'quality_score', s.quality_score,
+               'reason', CASE
+                   WHEN s.raw_event_id IS NULL THEN r.last_error
+                   WHEN s.validation_status = 'INVALID' THEN
+                       (SELECT string_agg(q.rule || ': ' || q.reason, '; ' ORDER BY q.log_id)
+                          FROM staging.data_quality_log q
+                         WHERE q.tenant_hk = v_tenant AND q.raw_event_id = r.raw_event_id AND q.severity = 'ERROR')
+                   WHEN s.business_status <> 'LOADED' THEN s.business_error END)
+           END
+      FROM unnest(p_event_ids) WITH ORDINALITY g(id, ord)
+      LEFT JOIN raw.site_tracking_events r ON r.tenant_hk = v_tenant AND r.event_id = g.id
+      LEFT JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = r.raw_event_id
+     ORDER BY g.ord;
 END
 $$;
 

@@ -31,7 +31,6 @@ from onevault.ingest.contract import Event, parse_batch, parse_event
 from onevault.ingest.privacy import client_address
 from onevault.ingest.writer import RawWrite, WriteResult
 from onevault.pipeline import monitoring
-from onevault.pipeline.runner import agent_params
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 AuthenticatedCaller = Annotated[Caller, Depends(authenticate)]
@@ -120,20 +119,14 @@ async def store_batch(
 async def track(request: Request, caller: AuthenticatedCaller) -> Response:
     """Store one event, then take it through staging and the business layer before answering."""
     result = await _store(request, caller)
-    state = app_state(request)
     _, user_agent = client_info(request)
-    with translated():
-        async with async_tenant_transaction(state.pool, caller.tenant_hk) as conn:
-            if user_agent:
-                await conn.execute(query("insert_parsed_user_agents"), agent_params([user_agent]))
-            row = await (await conn.execute(query("process_event_now"), (result.event_id,))).fetchone()
-    assert row is not None
+    outcome = await app_state(request).immediate.process(caller.tenant_hk, result.event_id, user_agent)
     body = {
         "success": True,
         "event_id": result.event_id,
         "processing_status": "completed",
         "duplicate": result.duplicate,
-        "pipeline_results": row[0],
+        "pipeline_results": outcome,
     }
     return json_response(body)
 

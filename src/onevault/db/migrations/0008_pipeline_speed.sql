@@ -239,7 +239,10 @@ BEGIN
      CROSS JOIN (SELECT array_agg(penalty ORDER BY id) AS penalties FROM staging.quality_rules()) pen;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     -- A temp table has no statistics otherwise; only the join and grouping keys matter (all columns cost 50 ms).
-    ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    -- A small batch (POST /track) skips it: its plans are right without, and each ANALYZE forces a replan.
+    IF v_count >= 100 THEN
+        ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    END IF;
     RETURN v_count;
 END
 $$;
@@ -707,7 +710,9 @@ BEGIN
     IF v_count = 0 THEN
         RETURN 0;
     END IF;
-    ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    IF v_count >= 100 THEN
+        ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+    END IF;
     PERFORM staging.load_batch_events(v_tenant_id, v_load_dts);
     PERFORM staging.load_batch_sessions(v_tenant_id, v_load_dts);
     UPDATE staging.site_events s

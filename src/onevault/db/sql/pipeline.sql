@@ -51,6 +51,9 @@ SELECT total_processed, raw_to_staging_count, staging_to_business_count, total_s
 -- name: process_event_now
 SELECT staging.process_event_now(%s);
 
+-- name: process_events_now
+SELECT given_event_id, outcome FROM staging.process_events_now(%s::text[]);
+
 -- name: rotate_visitor_salts
 SELECT auth.rotate_visitor_salts();
 

@@ -1,0 +1,89 @@
+"""POST /track's pipeline runs: concurrent requests share runs, each hears its own event's outcome, and an
+event a worker holds is reported once that worker has committed it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import httpx
+
+from onevault.db.queries import query
+from onevault.db.tenancy import tenant_transaction
+from tests.conftest import Database, RunningService
+from tests.pipeline.dataset import generate, load_raw
+
+UA = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"}
+REQUESTS = 24
+
+
+def event(i: int) -> dict[str, object]:
+    valid = i % 6 != 5  # every sixth has a page URL the pipeline refuses: INVALID, with its reason
+    return {
+        "page_url": f"https://example.com/p{i % 4}" if valid else "javascript:void(0)",
+        "event_type": "page_view",
+        "event_id": f"imm_{i}",
+        "event_data": {"title": f"P{i}"},
+        "visitor_id": f"visitor_{i % 3}",
+    }
+
+
+async def send_together(service: RunningService, headers: dict[str, str]) -> list[httpx.Response]:
+    async with httpx.AsyncClient(base_url=service.url, timeout=30, headers={**headers, **UA}) as http:
+        return await asyncio.gather(*(http.post("/api/v1/track", json=event(i)) for i in range(REQUESTS)))
+
+
+def test_concurrent_requests_share_runs_and_each_hears_its_own_outcome(
+    service: RunningService, make_tenant, database: Database
+) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    responses = asyncio.run(send_together(service, acme.headers))
+    assert [r.status_code for r in responses] == [200] * REQUESTS
+    for i, response in enumerate(responses):
+        body = response.json()
+        assert body["event_id"] == f"evt_imm_{i}"
+        outcome = body["pipeline_results"]
+        if i % 6 == 5:
+            assert outcome["validation_status"] == "INVALID" and outcome["business_processed"] is False
+            assert "page_url_unparseable" in outcome["reason"]
+        else:
+            assert outcome["validation_status"] == "VALID" and outcome["business_processed"] is True
+    with database.admin() as conn:
+        loaded, runs = conn.execute("SELECT count(*), count(DISTINCT load_dts) FROM business.site_event_h").fetchone()
+        sessions = conn.execute("SELECT count(*) FROM business.site_session_h").fetchone()
+    assert loaded == REQUESTS - REQUESTS // 6
+    assert runs < REQUESTS  # each run has one load time: fewer runs than requests means they were shared
+    assert sessions == (3,)  # three visitors within minutes of each other: one derived session each
+
+
+def test_an_event_held_by_a_worker_is_reported_after_its_commit(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    truth = generate(1, 1, 3, seed=4)
+    with database.app() as conn:
+        load_raw(conn, acme, truth.events)
+    wanted = truth.events[1].event_id
+    answers: list[object] = []
+    with database.app() as worker, database.app() as caller:
+        with tenant_transaction(worker, acme):
+            claim = worker.execute("SELECT * FROM staging.claim_raw_batch(100)").fetchone()
+            assert claim is not None and len(claim[0]) == 3
+            worker.execute("SELECT staging.run_claimed_batch(%s, %s)", claim)
+
+            def ask() -> None:
+                with tenant_transaction(caller, acme):
+                    answers.append(caller.execute(query("process_events_now"), ([wanted, "evt_nope"],)).fetchall())
+
+            asking = threading.Thread(target=ask)
+            asking.start()
+            asking.join(timeout=1.5)
+            assert asking.is_alive() and answers == []  # waiting for the worker's commit
+        asking.join(timeout=15)  # the worker's transaction committed on leaving the block
+    assert not asking.is_alive()
+    [[(first_id, first), (second_id, second)]] = answers
+    assert first_id == wanted and first["business_processed"] is True and first["validation_status"] == "VALID"
+    assert second_id == "evt_nope" and second == {
+        "raw_processed": False,
+        "staging_processed": False,
+        "business_processed": False,
+        "reason": "no such event",
+    }
