@@ -87,3 +87,32 @@ def test_an_event_held_by_a_worker_is_reported_after_its_commit(database: Databa
         "business_processed": False,
         "reason": "no such event",
     }
+
+
+FAIL_PIPELINE = """
+CREATE FUNCTION public.refuse_agents() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION 'simulated pipeline failure'; END $$;
+CREATE TRIGGER refuse_agents BEFORE INSERT ON staging.user_agent_parsed
+    FOR EACH ROW EXECUTE FUNCTION public.refuse_agents();
+"""
+
+
+def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
+    client: httpx.Client, make_tenant, database: Database
+) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme")
+    with database.admin() as conn:
+        conn.execute(FAIL_PIPELINE)
+    response = client.post("/api/v1/track", json=event(1), headers={**acme.headers, **UA})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["processing_status"] == "queued" and body["duplicate"] is False
+    assert body["pipeline_results"]["raw_processed"] is True
+    assert body["pipeline_results"]["business_processed"] is False
+    assert "worker" in body["pipeline_results"]["reason"]
+    with database.admin() as conn:
+        stored = conn.execute("SELECT event_id, processing_status FROM raw.site_tracking_events").fetchall()
+        staged = conn.execute("SELECT count(*) FROM staging.site_events").fetchone()
+    assert stored == [("evt_imm_1", "PENDING")] and staged == (0,)  # the run's part rolled back, the row did not
+    again = client.post("/api/v1/track", json=event(1), headers={**acme.headers, **UA}).json()
+    assert again["duplicate"] is True  # a retry is still stored once

@@ -72,7 +72,7 @@ class PipelineResults(_Answer):
 class TrackCompleted(_Answer):
     success: Literal[True]
     event_id: str
-    processing_status: Literal["completed"]
+    processing_status: Literal["completed", "queued"]  # queued: stored, but the pipeline run failed
     duplicate: bool
     pipeline_results: PipelineResults
 

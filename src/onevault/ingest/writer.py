@@ -136,17 +136,21 @@ class GroupCommitWriter:
         async with self._pool.connection() as conn, conn.transaction():
             for tenant_hk, requests in by_tenant.items():
                 await conn.execute(query("set_tenant"), (tenant_hk,))
-                for request, result in zip(requests, await _insert(conn, requests, batch_id), strict=True):
+                written = await insert_raw(conn, [r.writes for r in requests], batch_id)
+                for request, result in zip(requests, written, strict=True):
                     results[id(request)] = result
         return [results[id(request)] for request in batch]
 
 
-async def _insert(conn: psycopg.AsyncConnection, requests: list[_Request], batch_id: str) -> list[list[WriteResult]]:
-    """Insert one tenant's events in one statement; the first occurrence of an id in the batch wins."""
+async def insert_raw(
+    conn: psycopg.AsyncConnection, groups: list[list[RawWrite]], batch_id: str
+) -> list[list[WriteResult]]:
+    """Insert the current tenant's events (grouped by request) in one statement, with the ingest audit row;
+    the first occurrence of an id wins and every later one, here or already stored, is a duplicate."""
     seen: set[str] = set()
     rows: list[RawWrite] = []
-    for request in requests:
-        for write in request.writes:
+    for writes in groups:
+        for write in writes:
             if write.event.event_id not in seen:
                 seen.add(write.event.event_id)
                 rows.append(write)
@@ -171,9 +175,9 @@ async def _insert(conn: psycopg.AsyncConnection, requests: list[_Request], batch
         },
     )
     out: list[list[WriteResult]] = []
-    for request in requests:
+    for writes in groups:
         answers = []
-        for write in request.writes:
+        for write in writes:
             first_time = write.event.event_id in inserted
             inserted.discard(write.event.event_id)  # a second copy in the same batch is a duplicate
             answers.append(WriteResult(write.event.event_id, duplicate=not first_time))

@@ -1,15 +1,23 @@
-"""POST /track's pipeline run, shared among concurrent requests.
+"""POST /track: store an event and take it through the pipeline before answering, shared among
+concurrent requests.
 
-Each request has already committed its event to the raw layer. It then asks for the event's pipeline
-outcome; while one run for a tenant is in the database, the requests that arrive meanwhile gather, and
-the next run takes them all in one call (`staging.process_events_now`). One run per tenant at a time in
-a process, so sixteen clients cost a few runs instead of sixteen runs queued behind one another.
+While one run for a tenant is in the database, the requests that arrive meanwhile gather, and the next
+run takes them all in one transaction: their raw rows in one INSERT, then one call of
+`staging.process_events_now`. One run per tenant at a time in a process: a second one beside it could
+not see the first one's uncommitted raw rows, so could not wait for them to derive sessions in order.
+Sixteen clients cost a few runs instead of sixteen runs queued behind one another, and a request needs
+one commit, not two.
+
+The raw rows commit even when the pipeline part fails (it runs in a savepoint): such a request is
+answered as stored and queued, and the worker takes the event later. A request whose raw row did not
+commit gets an error, never a 2xx.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,21 +26,36 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from onevault.db.errors import translate
 from onevault.db.queries import query
-from onevault.db.tenancy import async_tenant_transaction
+from onevault.ingest.writer import RawWrite, WriteResult, insert_raw
 from onevault.pipeline.runner import agent_params
 
 log = logging.getLogger(__name__)
 
+NOT_RUN = {
+    "raw_processed": True,
+    "staging_processed": False,
+    "business_processed": False,
+    "reason": "the pipeline run failed; the event is stored and the worker will process it",
+}
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A stored event and its pipeline outcome (`staging.process_event_now`'s answer), or None when the
+    pipeline part failed after the event was stored."""
+
+    written: WriteResult
+    outcome: dict[str, Any] | None
+
 
 @dataclass
 class _Wanted:
-    event_id: str
-    user_agent: str | None
-    future: asyncio.Future[dict[str, Any]] = field(repr=False)
+    write: RawWrite
+    future: asyncio.Future[Completed] = field(repr=False)
 
 
 class ImmediatePipeline:
-    """Runs the pipeline now for given events, batching concurrent callers per tenant."""
+    """Stores and processes events now, batching concurrent callers per tenant."""
 
     def __init__(self, pool: AsyncConnectionPool, *, max_events: int = 500) -> None:
         self._pool = pool
@@ -40,10 +63,10 @@ class ImmediatePipeline:
         self._waiting: dict[bytes, list[_Wanted]] = {}
         self._runs: dict[bytes, asyncio.Task[None]] = {}
 
-    async def process(self, tenant_hk: bytes, event_id: str, user_agent: str | None) -> dict[str, Any]:
-        """The event's outcome (`staging.process_event_now`'s answer) once its run has committed."""
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(tenant_hk, []).append(_Wanted(event_id, user_agent, future))
+    async def process(self, tenant_hk: bytes, write: RawWrite) -> Completed:
+        """Returns once the event is committed, with its outcome when the pipeline part succeeded."""
+        future: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(tenant_hk, []).append(_Wanted(write, future))
         if tenant_hk not in self._runs:
             self._runs[tenant_hk] = asyncio.create_task(self._drain(tenant_hk), name="immediate-pipeline")
         return await future
@@ -71,23 +94,42 @@ class ImmediatePipeline:
 
     async def _run(self, tenant_hk: bytes, batch: list[_Wanted]) -> None:
         try:
-            outcomes = await self._outcomes(tenant_hk, batch)
+            written, outcomes = await self._store_and_process(tenant_hk, [w.write for w in batch])
         except Exception as exc:  # every caller must hear, whatever went wrong
-            log.warning("pipeline run of %d events failed: %s", len(batch), exc)
+            log.warning("storing a run of %d events failed: %s", len(batch), exc)
             error = translate(exc) if isinstance(exc, psycopg.Error | PoolTimeout) else exc
             for wanted in batch:
                 if not wanted.future.done():
                     wanted.future.set_exception(error)
             return
-        for wanted in batch:
+        for wanted, result in zip(batch, written, strict=True):
             if not wanted.future.done():  # a caller that went away leaves a cancelled future
-                wanted.future.set_result(outcomes[wanted.event_id])
+                outcome = outcomes.get(result.event_id) if outcomes is not None else None
+                wanted.future.set_result(Completed(result, outcome))
 
-    async def _outcomes(self, tenant_hk: bytes, batch: list[_Wanted]) -> dict[str, dict[str, Any]]:
-        ids = list(dict.fromkeys(w.event_id for w in batch))  # an id asked for twice runs once
-        async with async_tenant_transaction(self._pool, tenant_hk) as conn:
-            agents = [w.user_agent for w in batch if w.user_agent]
-            if agents:
-                await conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
-            cursor = await conn.execute(query("process_events_now"), (ids,))
-            return dict(await cursor.fetchall())
+    async def _store_and_process(
+        self, tenant_hk: bytes, writes: list[RawWrite]
+    ) -> tuple[list[WriteResult], dict[str, dict[str, Any]] | None]:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(query("set_tenant"), (tenant_hk,))
+            written = await insert_raw(conn, [[w] for w in writes], f"now_{uuid.uuid4().hex}")
+            try:
+                async with conn.transaction():  # a savepoint: the raw rows commit whatever happens below
+                    return [w[0] for w in written], await _process(conn, writes, written)
+            except psycopg.Error as exc:
+                if isinstance(exc, psycopg.OperationalError):
+                    raise  # the connection is gone: nothing was committed
+                log.warning("pipeline run of %d events failed, left to the worker: %s", len(writes), exc)
+                return [w[0] for w in written], None
+
+
+async def _process(
+    conn: psycopg.AsyncConnection, writes: list[RawWrite], written: list[list[WriteResult]]
+) -> dict[str, dict[str, Any]]:
+    agents = [w.user_agent for w in writes if w.user_agent]
+    if agents:
+        await conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
+    await conn.execute(query("reuse_generic_plans"))
+    ids = list(dict.fromkeys(w[0].event_id for w in written))  # an id sent twice runs once
+    cursor = await conn.execute(query("process_events_now"), (ids,))
+    return dict(await cursor.fetchall())

@@ -31,6 +31,7 @@ from onevault.ingest.contract import Event, parse_batch, parse_event
 from onevault.ingest.privacy import client_address
 from onevault.ingest.writer import RawWrite, WriteResult
 from onevault.pipeline import monitoring
+from onevault.pipeline.immediate import NOT_RUN
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 AuthenticatedCaller = Annotated[Caller, Depends(authenticate)]
@@ -117,16 +118,18 @@ async def store_batch(
     openapi_extra={**body_doc("TrackEvent"), **_READ},
 )
 async def track(request: Request, caller: AuthenticatedCaller) -> Response:
-    """Store one event, then take it through staging and the business layer before answering."""
-    result = await _store(request, caller)
-    _, user_agent = client_info(request)
-    outcome = await app_state(request).immediate.process(caller.tenant_hk, result.event_id, user_agent)
+    """Store one event and take it through staging and the business layer before answering (with the
+    events of concurrent requests, in one transaction). When the pipeline part fails the event is still
+    stored: `processing_status` is then `queued` and the worker processes it later."""
+    state = app_state(request)
+    event = await _accept_event(request, state, caller)
+    done = await state.immediate.process(caller.tenant_hk, RawWrite(event, *client_info(request)))
     body = {
         "success": True,
-        "event_id": result.event_id,
-        "processing_status": "completed",
-        "duplicate": result.duplicate,
-        "pipeline_results": outcome,
+        "event_id": done.written.event_id,
+        "processing_status": "completed" if done.outcome is not None else "queued",
+        "duplicate": done.written.duplicate,
+        "pipeline_results": done.outcome or NOT_RUN,
     }
     return json_response(body)
 

@@ -45,16 +45,22 @@ BEGIN
             PERFORM staging.run_claimed_batch(v_ids, clock_timestamp());
         END IF;
     END IF;
-    -- Wait for any worker holding one of them; each later statement sees what it committed.
-    PERFORM count(*) FROM (SELECT 1 FROM raw.site_tracking_events r
-                            WHERE r.tenant_hk = v_tenant AND r.event_id = ANY (p_event_ids)
-                              FOR UPDATE) x;
+    -- Wait for any worker holding one of them; each later statement sees what it committed. Here and
+    -- below, each given id is looked up by its key (LATERAL ... LIMIT 1): a table that grew since its
+    -- last ANALYZE would otherwise get a plan that joins every row of the tenant.
+    PERFORM count(*)
+       FROM unnest(p_event_ids) g(id)
+      CROSS JOIN LATERAL (SELECT 1 FROM raw.site_tracking_events r
+                           WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1 FOR UPDATE) x;
     -- Given events staged earlier (the step functions, a retry) but not yet in the business layer.
     v_ids := ARRAY(SELECT s.raw_event_id
-                     FROM raw.site_tracking_events r
-                     JOIN staging.site_events s ON s.tenant_hk = r.tenant_hk AND s.raw_event_id = r.raw_event_id
-                    WHERE r.tenant_hk = v_tenant AND r.event_id = ANY (p_event_ids)
-                      AND s.business_status = 'PENDING');
+                     FROM unnest(p_event_ids) g(id)
+                    CROSS JOIN LATERAL (SELECT r.raw_event_id FROM raw.site_tracking_events r
+                                         WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1) r
+                    CROSS JOIN LATERAL (SELECT s.raw_event_id, s.business_status FROM staging.site_events s
+                                         WHERE s.tenant_hk = v_tenant AND s.raw_event_id = r.raw_event_id
+                                         LIMIT 1) s
+                    WHERE s.business_status = 'PENDING');
     IF cardinality(v_ids) > 0 THEN
         BEGIN
             PERFORM staging.load_business(v_ids);
@@ -82,8 +88,12 @@ BEGIN
                    WHEN s.business_status <> 'LOADED' THEN s.business_error END)
            END
       FROM unnest(p_event_ids) WITH ORDINALITY g(id, ord)
-      LEFT JOIN raw.site_tracking_events r ON r.tenant_hk = v_tenant AND r.event_id = g.id
-      LEFT JOIN staging.site_events s ON s.tenant_hk = v_tenant AND s.raw_event_id = r.raw_event_id
+      LEFT JOIN LATERAL (SELECT r.raw_event_id, r.last_error FROM raw.site_tracking_events r
+                          WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1) r ON true
+      LEFT JOIN LATERAL (SELECT s.raw_event_id, s.business_status, s.business_error, s.validation_status,
+                                s.quality_score
+                           FROM staging.site_events s
+                          WHERE s.tenant_hk = v_tenant AND s.raw_event_id = r.raw_event_id LIMIT 1) s ON true
      ORDER BY g.ord;
 END
 $$;

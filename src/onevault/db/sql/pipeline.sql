@@ -51,6 +51,12 @@ SELECT total_processed, raw_to_staging_count, staging_to_business_count, total_s
 -- name: process_event_now
 SELECT staging.process_event_now(%s);
 
+-- name: reuse_generic_plans
+-- POST /track's runs are a few events each: planning the batch statements anew for every run (the
+-- planner's default while custom plans look cheaper) cost as much as running them. Generic plans are
+-- built once per connection and fit small batches.
+SET LOCAL plan_cache_mode = force_generic_plan;
+
 -- name: process_events_now
 SELECT given_event_id, outcome FROM staging.process_events_now(%s::text[]);
 
