@@ -3,8 +3,8 @@
 INSERT INTO audit.request_log (tenant_hk, occurred_at, credential_id, method, endpoint, status, outcome, client_ip)
 SELECT util.current_tenant_hk(), e.occurred_at, e.credential_id, e.method, e.endpoint, e.status, e.outcome,
        raw.truncate_ip(e.client_ip)
-  FROM unnest(%(occurred_at)s::timestamptz[], %(credential_id)s::text[], %(method)s::text[], %(endpoint)s::text[],
-              %(status)s::smallint[], %(outcome)s::text[], %(client_ip)s::inet[])
+  FROM unnest(%(occurred_at)s::timestamptz[], %(credential_id)b::text[], %(method)b::text[], %(endpoint)b::text[],
+              %(status)s::smallint[], %(outcome)b::text[], %(client_ip)b::inet[])
        WITH ORDINALITY AS e(occurred_at, credential_id, method, endpoint, status, outcome, client_ip, n)
  ORDER BY e.n;
 

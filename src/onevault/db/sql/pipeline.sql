@@ -38,8 +38,8 @@ INSERT INTO staging.user_agent_parsed
         parsed_by)
 SELECT util.current_tenant_hk(), sha256(convert_to(u.ua, 'UTF8')), u.ua, u.device, u.browser, u.browser_version,
        u.os, u.os_version, u.is_bot, %(parsed_by)s
-  FROM unnest(%(uas)s::text[], %(devices)s::text[], %(browsers)s::text[], %(browser_versions)s::text[],
-              %(oss)s::text[], %(os_versions)s::text[], %(bots)s::boolean[])
+  FROM unnest(%(uas)b::text[], %(devices)b::text[], %(browsers)b::text[], %(browser_versions)b::text[],
+              %(oss)b::text[], %(os_versions)b::text[], %(bots)b::boolean[])
        AS u(ua, device, browser, browser_version, os, os_version, is_bot)
 ON CONFLICT DO NOTHING;
 

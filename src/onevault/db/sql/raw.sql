@@ -1,6 +1,7 @@
 -- name: insert_raw_events
 -- One tenant's events (the tenant of this transaction) in one statement; duplicates are skipped and
--- only the ids actually inserted come back. client_ips are full addresses: truncated before storage,
+-- only the ids actually inserted come back. The arrays are sent in binary: psycopg quotes text-format
+-- array elements with a regex in Python, 53 µs per JSON payload, which was most of a batch's cost. client_ips are full addresses: truncated before storage,
 -- used whole only for the cookieless visitor key of events that name no visitor_id.
 INSERT INTO raw.site_tracking_events
        (tenant_hk, event_id, client_ip, visitor_key, user_agent, raw_payload, batch_id)
@@ -9,7 +10,7 @@ SELECT s.tenant_hk, e.event_id, raw.truncate_ip(e.client_ip),
             THEN raw.cookieless_visitor_key(s.salt, s.tenant_hk, e.client_ip, e.user_agent) END,
        e.user_agent, j.payload, %(batch_id)s
   FROM (SELECT util.current_tenant_hk() AS tenant_hk, auth.visitor_salt_for_today() AS salt) AS s,
-       unnest(%(event_ids)s::text[], %(client_ips)s::inet[], %(user_agents)s::text[], %(payloads)s::text[])
+       unnest(%(event_ids)b::text[], %(client_ips)b::inet[], %(user_agents)b::text[], %(payloads)b::text[])
            AS e(event_id, client_ip, user_agent, raw_payload)
        CROSS JOIN LATERAL (SELECT e.raw_payload::jsonb AS payload) AS j
 ON CONFLICT (tenant_hk, event_id) DO NOTHING
@@ -20,8 +21,8 @@ RETURNING event_id;
 INSERT INTO raw.site_tracking_events_audit (tenant_hk, action, batch_id, event_count, detail)
 SELECT util.current_tenant_hk(), a.action, %(batch_id)s, a.n, a.detail
   FROM (VALUES ('INGESTED', %(inserted)s::integer, NULL::jsonb),
-               ('DUPLICATE', cardinality(%(duplicates)s::text[]),
-                jsonb_build_object('event_ids', to_jsonb(%(duplicates)s::text[])))) AS a(action, n, detail)
+               ('DUPLICATE', cardinality(%(duplicates)b::text[]),
+                jsonb_build_object('event_ids', to_jsonb(%(duplicates)b::text[])))) AS a(action, n, detail)
  WHERE a.n > 0;
 
 -- name: insert_rejection_audit
