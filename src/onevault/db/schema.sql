@@ -220,7 +220,7 @@ CREATE TABLE raw.site_tracking_events (
     record_source text DEFAULT 'tracking_api'::text NOT NULL,
     CONSTRAINT site_tracking_events_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT site_tracking_events_batch_id_check CHECK ((length(batch_id) <= 100)),
-    CONSTRAINT site_tracking_events_event_id_format CHECK ((event_id ~ '^evt_[A-Za-z0-9_.:-]{1,128}$'::text)),
+    CONSTRAINT site_tracking_events_event_id_format CHECK (((length(event_id) <= 132) AND (event_id ~ '^evt_[A-Za-z0-9_.:-]+$'::text))),
     CONSTRAINT site_tracking_events_ip_truncated CHECK (((client_ip IS NULL) OR ((client_ip = (network(client_ip))::inet) AND (masklen(client_ip) =
 CASE family(client_ip)
     WHEN 4 THEN 24
@@ -230,7 +230,7 @@ END)))),
     CONSTRAINT site_tracking_events_raw_payload_check CHECK ((jsonb_typeof(raw_payload) = 'object'::text)),
     CONSTRAINT site_tracking_events_tenant_hk_check CHECK ((octet_length(tenant_hk) = 32)),
     CONSTRAINT site_tracking_events_user_agent_check CHECK ((length(user_agent) <= 1024)),
-    CONSTRAINT site_tracking_events_visitor_key_check CHECK ((visitor_key ~ '^visitor_[0-9a-f]{32}$'::text))
+    CONSTRAINT site_tracking_events_visitor_key_check CHECK (((length(visitor_key) = 40) AND (visitor_key ~ '^visitor_[0-9a-f]+$'::text)))
 );
 
 ALTER TABLE ONLY raw.site_tracking_events FORCE ROW LEVEL SECURITY;
