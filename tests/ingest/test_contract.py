@@ -7,7 +7,7 @@ import json
 import pytest
 
 from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
-from onevault.ingest.contract import check_event, parse_batch, parse_event
+from onevault.ingest.contract import MAX_DEPTH, check_event, load_json, parse_batch, parse_event
 from onevault.ingest.privacy import client_address
 from tests.conftest import Database
 
@@ -146,3 +146,41 @@ def test_event_ids_are_canonical(database: Database, sent: str, stored: str) -> 
     assert parse_event(body, 32768).event_id == stored
     with database.admin() as conn:
         assert conn.execute("SELECT raw.canonical_event_id(%s)", (sent,)).fetchone() == (stored,)
+
+
+def nested_event(levels: int) -> dict[str, object]:
+    """A valid event whose deepest value lies `levels` below the event itself."""
+    value: object = 1
+    for _ in range(levels - 1):
+        value = {"d": value}
+    return {**OK, "event_data": value}
+
+
+@pytest.mark.parametrize("parse", ["event", "batch"])
+def test_parsed_bodies_keep_the_depth_cap_and_name_the_nul(parse: str) -> None:
+    """Bodies with no NUL escape take a faster depth check: its verdicts must be the full walk's."""
+
+    def verdict(payload: object) -> InvalidEvent | None:
+        if parse == "event":
+            try:
+                parse_event(json.dumps(payload).encode(), 65536)
+            except InvalidEvent as exc:
+                return exc
+            return None
+        [item] = parse_batch(json.dumps({"events": [payload]}).encode(), 65536, 65536)
+        return item.error if isinstance(item.error, InvalidEvent) else None
+
+    assert verdict(nested_event(MAX_DEPTH - 1)) is None  # the deepest value at level MAX_DEPTH
+    refused = verdict(nested_event(MAX_DEPTH))
+    assert refused is not None and refused.rule == "max_depth"
+    assert refused.field == "event_data" + ".d" * (MAX_DEPTH - 1)  # the value at level MAX_DEPTH + 1
+    named = verdict({**OK, "event_data": {"ok": [1, {"a\x00b": 1}]}})
+    assert named is not None and (named.field, named.rule) == ("event_data.ok[1].a\\u0000b", "no_nul")
+
+
+def test_only_sixteen_ascii_digits_in_a_row_take_the_exact_parser() -> None:
+    fifteen = b'{"events": [{"event_type": "a", "page_url": "/", "n": 123456789012345}]}'
+    sixteen = b'{"events": [{"event_type": "a", "page_url": "/", "n": 1234567890123456}]}'
+    other_digits = '{"events": [{"event_type": "a", "page_url": "/", "t": "' + "\u0661" * 20 + '"}]}'
+    assert load_json(fifteen)[1] is not load_json(sixteen)[1]  # a different serializer for each
+    assert load_json(other_digits.encode())[1] is load_json(fifteen)[1]

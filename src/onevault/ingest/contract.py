@@ -63,7 +63,7 @@ def parse_event(body: bytes, max_bytes: int) -> Event:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
-    check_event(payload)
+    check_event(payload, nul_free=nul_free(body))
     event_id = find_event_id(payload)
     # Stored as the text that was sent: jsonb keeps every key and value exactly (numbers included).
     return Event(
@@ -73,8 +73,11 @@ def parse_event(body: bytes, max_bytes: int) -> Event:
 
 MAX_BATCH_EVENTS = 500
 # Integers this long may not survive orjson (it reads past-64-bit integers as floats): parse those
-# bodies with the standard library, whose integers are exact.
-_LONG_INTEGER = re.compile(rb"\d{16,}")
+# bodies with the standard library, whose integers are exact. Found by mapping every digit to "0" and
+# everything else to a space, then looking for sixteen zeros: both run in C, where a regex search of a
+# 30 KB batch took 0.5 ms.
+_DIGITS_ONLY = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(" ") for b in range(256))
+_LONG_RUN = b"0" * 16
 
 
 @dataclass(frozen=True)
@@ -96,12 +99,13 @@ def parse_batch(body: bytes, max_bytes: int, max_event_bytes: int) -> list[Batch
         raise InvalidEvent("the body must be an object with an events array", field="events", rule="type")
     if not 1 <= len(events) <= MAX_BATCH_EVENTS:
         raise InvalidEvent(f"a batch holds 1 to {MAX_BATCH_EVENTS} events", field="events", rule="max_items")
-    return [_batch_item(i, payload, max_event_bytes, dumps) for i, payload in enumerate(events)]
+    clean = nul_free(body)
+    return [_batch_item(i, payload, max_event_bytes, dumps, clean) for i, payload in enumerate(events)]
 
 
 def load_json(body: bytes) -> tuple[Any, Callable[[Any], str]]:
     """Parse a body that will be split and stored again, with the serializer that keeps its numbers exact."""
-    exact = _LONG_INTEGER.search(body) is not None
+    exact = _LONG_RUN in body.translate(_DIGITS_ONLY)
     try:
         document = _loads_exact(body) if exact else orjson.loads(body)
     except (orjson.JSONDecodeError, ValueError, RecursionError) as exc:
@@ -136,9 +140,9 @@ def _dumps_exact(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-def _batch_item(index: int, payload: Any, max_event_bytes: int, dumps: Callable[[Any], str]) -> BatchItem:
+def _batch_item(index: int, payload: Any, max_event_bytes: int, dumps: Callable[[Any], str], clean: bool) -> BatchItem:
     try:
-        check_event(payload)
+        check_event(payload, nul_free=clean)
         text = dumps(payload)
         if len(text.encode()) > max_event_bytes:
             raise PayloadTooLarge(f"an event may be at most {max_event_bytes} bytes", field="body", rule="max_bytes")
@@ -149,8 +153,14 @@ def _batch_item(index: int, payload: Any, max_event_bytes: int, dumps: Callable[
     return BatchItem(index, event, None)
 
 
-def check_event(payload: Any) -> None:
-    """Raise InvalidEvent for the first broken rule of the contract."""
+def nul_free(body: bytes) -> bool:
+    """Whether a JSON body can hold no NUL character: JSON text can only carry one as the escape \\u0000."""
+    return b"\\u0000" not in body
+
+
+def check_event(payload: Any, *, nul_free: bool = False) -> None:
+    """Raise InvalidEvent for the first broken rule of the contract. `nul_free` (the body has no NUL
+    escape) lets a body within the depth cap skip the walk that names the offending field."""
     if not isinstance(payload, dict):
         raise InvalidEvent("the event must be a JSON object", field="body", rule="type")
     for rule in FIELDS:
@@ -163,7 +173,20 @@ def check_event(payload: Any) -> None:
     nested = payload.get("event_data") or {}
     if payload.get("event_id") is None and "event_id" in nested:
         _check_field(FieldRule("event_data.event_id", "string", 128), nested["event_id"])
-    _check_values(payload, depth=1, path="")
+    if not (nul_free and _within_depth(payload, MAX_DEPTH - 1)):
+        _check_values(payload, depth=1, path="")
+
+
+def _within_depth(value: Any, levels: int) -> bool:
+    """Whether nothing in `value` lies more than `levels` below it (_check_values' depth rule, without
+    building a path for every key: a third of the contract's cost in a batch)."""
+    if levels < 0:
+        return False
+    if isinstance(value, dict):
+        return all(_within_depth(item, levels - 1) for item in value.values())
+    if isinstance(value, list):
+        return all(_within_depth(item, levels - 1) for item in value)
+    return True
 
 
 def find_event_id(payload: dict[str, Any]) -> str | None:
