@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from onevault.db.queries import query
 from onevault.db.tenancy import async_tenant_transaction
+from onevault.ingest.privacy import client_address
 
 log = logging.getLogger(__name__)
 NO_TENANT = bytes(32)  # util.no_tenant_hk(): requests that failed before a tenant was known
@@ -103,9 +103,4 @@ def _columns(entries: list[AuditEntry]) -> dict[str, list[Any]]:
 
 def _address(value: str | None) -> str | None:
     """Only a real address reaches the inet column (a test client's "testclient" does not)."""
-    if value is None:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
+    return client_address(value)

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 
+@lru_cache(maxsize=8192)  # parsing an address was 3% of an ingest request; clients repeat
 def client_address(address: str | None) -> str | None:
     """`address` as a canonical IP string (IPv4-mapped IPv6 as plain IPv4), or None if it is not an IP."""
     if not address:
