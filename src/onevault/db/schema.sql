@@ -1404,15 +1404,15 @@ END
 $$;
 
 CREATE FUNCTION util.hash_text(p_value text) RETURNS bytea
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
     RETURN sha256(convert_to(p_value, 'UTF8'::name));
 
 CREATE FUNCTION util.hk_part(p_value text, p_case_insensitive boolean) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN COALESCE(NULLIF(CASE WHEN p_case_insensitive THEN upper((btrim(p_value, ' '::text) COLLATE "C")) ELSE btrim(p_value, ' '::text) END, ''::text), '^^'::text);
+    RETURN COALESCE(NULLIF(btrim(CASE WHEN p_case_insensitive THEN upper((p_value COLLATE "C")) ELSE p_value END, ' '::text), ''::text), '^^'::text);
 
 CREATE FUNCTION util.hashdiff(VARIADIC p_parts text[]) RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN util.hash_text((SELECT string_agg(util.hk_part(t.part, false), '||'::text ORDER BY t.ord) AS string_agg FROM unnest(hashdiff.p_parts) WITH ORDINALITY t(part, ord)));
 
 CREATE FUNCTION util.hd(p_value text) RETURNS text
@@ -1420,11 +1420,11 @@ CREATE FUNCTION util.hd(p_value text) RETURNS text
     RETURN util.hk_part(p_value, false);
 
 CREATE FUNCTION util.hub_hk(p_tenant_id text, p_business_key text) RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN util.hash_text(((util.hk_part(p_tenant_id, true) || '||'::text) || util.hk_part(p_business_key, false)));
 
 CREATE FUNCTION util.link_hk(p_tenant_id text, p_key_a text, p_key_b text) RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN util.hash_text(((((util.hk_part(p_tenant_id, true) || '||'::text) || util.hk_part(p_key_a, false)) || '||'::text) || util.hk_part(p_key_b, false)));
 
 CREATE FUNCTION util.no_tenant_hk() RETURNS bytea
@@ -1432,11 +1432,11 @@ CREATE FUNCTION util.no_tenant_hk() RETURNS bytea
     AS $$ SELECT '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea $$;
 
 CREATE FUNCTION util.tenant_hk(p_tenant_id text) RETURNS bytea
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN util.hash_text(util.hk_part(p_tenant_id, true));
 
 CREATE FUNCTION util.ts_text(p_value timestamp with time zone) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN to_char((p_value AT TIME ZONE 'UTC'::text), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'::text);
 
 CREATE FUNCTION util.url_decode(p_value text) RETURNS text
