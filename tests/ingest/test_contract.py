@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
-from onevault.ingest.contract import MAX_DEPTH, check_event, load_json, parse_batch, parse_event
+from onevault.ingest.contract import (
+    MAX_DEPTH,
+    _check_values,
+    _within_depth,
+    check_event,
+    load_json,
+    parse_batch,
+    parse_event,
+)
 from onevault.ingest.privacy import client_address
 from tests.conftest import Database
 
@@ -184,3 +193,26 @@ def test_only_sixteen_ascii_digits_in_a_row_take_the_exact_parser() -> None:
     other_digits = '{"events": [{"event_type": "a", "page_url": "/", "t": "' + "\u0661" * 20 + '"}]}'
     assert load_json(fifteen)[1] is not load_json(sixteen)[1]  # a different serializer for each
     assert load_json(other_digits.encode())[1] is load_json(fifteen)[1]
+
+
+def test_the_fast_depth_check_agrees_with_the_full_walk() -> None:
+    rng = random.Random(20261127)
+
+    def value(levels: int) -> object:
+        if levels == 0 or rng.random() < 0.3:
+            return rng.choice([1, "x", None, [], {}])
+        if rng.random() < 0.5:
+            return {str(i): value(levels - 1) for i in range(rng.randint(0, 3))}
+        return [value(levels - 1) for _ in range(rng.randint(0, 3))]
+
+    verdicts = set()
+    for _ in range(5000):
+        tree, room = value(rng.randint(0, 8)), rng.randint(0, 6)
+        try:
+            _check_values(tree, depth=MAX_DEPTH - room, path="")
+            walked = True
+        except InvalidEvent:
+            walked = False
+        assert _within_depth(tree, room) is walked, (tree, room)
+        verdicts.add(walked)
+    assert verdicts == {True, False}  # both outcomes were exercised
