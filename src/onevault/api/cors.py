@@ -28,8 +28,11 @@ class PreflightCors:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
-        if scope["type"] != "http" or scope["method"] != "OPTIONS" or b"access-control-request-method" not in headers:
+        if scope["type"] != "http" or scope["method"] != "OPTIONS":  # most requests: nothing to read
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        if b"access-control-request-method" not in headers:
             await self.app(scope, receive, send)
             return
         origin = headers.get(b"origin", b"").decode("latin-1")
