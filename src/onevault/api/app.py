@@ -21,13 +21,15 @@ from onevault.api.state import AppState
 from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
+from onevault.gctuning import tune_for_serving
 from onevault.ingest.writer import GroupCommitWriter
 from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.runtime import Runtime
 
 
-def create_app(runtime: Runtime) -> FastAPI:
-    """A FastAPI app serving the tracking API against `runtime`'s database as the application role."""
+def create_app(runtime: Runtime, *, serving: bool = False) -> FastAPI:
+    """A FastAPI app serving the tracking API against `runtime`'s database as the application role.
+    `serving` (the service process, not a test) tunes the garbage collector once everything is up."""
     settings = runtime.settings
 
     @asynccontextmanager
@@ -51,6 +53,8 @@ def create_app(runtime: Runtime) -> FastAPI:
             flushers=settings.group_commit_flushers,
         )
         await writer.start()
+        if serving:
+            tune_for_serving()  # after the pool and writer exist, so they are frozen too
         tokens = TokenConfig(
             runtime.jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds
         )

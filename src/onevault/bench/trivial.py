@@ -1,24 +1,32 @@
 """The ceiling for request handling: a trivial endpoint on the service's own stack.
 
-FastAPI under uvicorn started with the options `onevault serve` uses, reading the body and answering
-small JSON, with no database. Run as `python -m onevault.bench.trivial PORT`.
+FastAPI under uvicorn started with the options and collector settings `onevault serve` uses, reading the
+body and answering small JSON, with no database. Run as `python -m onevault.bench.trivial PORT`.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from onevault.api.responses import json_response
+from onevault.gctuning import tune_for_serving
 
 PATH = "/trivial"
 
 
 def create_trivial_app() -> FastAPI:
-    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        tune_for_serving()  # as `onevault serve` does, at the same point: the same stack
+        yield
+
+    app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
 
     @app.post(PATH)
     async def trivial(request: Request) -> Response:

@@ -43,7 +43,7 @@ def serve(
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
         uvicorn.run(
-            create_app(rt),
+            create_app(rt, serving=True),
             host=s.host,
             port=s.port,
             proxy_headers=True,
