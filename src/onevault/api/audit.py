@@ -50,7 +50,7 @@ class AuditLog:
         if self._count >= MAX_BUFFERED:  # the database is away for long: keep the process alive
             log.error("audit trail buffer full; dropping an entry for %s", fields.get("endpoint"))
             return
-        self._pending[tenant_hk or NO_TENANT].append(AuditEntry(client_ip=_address(client_ip), **fields))
+        self._pending[tenant_hk or NO_TENANT].append(AuditEntry(client_ip=client_address(client_ip), **fields))
         self._count += 1
 
     def bind(self, pool: AsyncConnectionPool) -> None:
@@ -99,8 +99,3 @@ def _columns(entries: list[AuditEntry]) -> dict[str, list[Any]]:
         "outcome": [e.outcome for e in entries],
         "client_ip": [e.client_ip for e in entries],
     }
-
-
-def _address(value: str | None) -> str | None:
-    """Only a real address reaches the inet column (a test client's "testclient" does not)."""
-    return client_address(value)

@@ -41,24 +41,30 @@ def shared_buffers_bytes() -> int:
     return max(128 * 1024**2, min(MAX_SHARED_BUFFERS, memory // 4))
 
 
+_SIZE = "SELECT pg_size_bytes(current_setting(%s)) = pg_size_bytes(%s)"  # '2GB' equals '2048MB'
+_SAME = {"shared_buffers": _SIZE, "max_wal_size": _SIZE, "checkpoint_timeout": "SELECT current_setting(%s) = %s"}
+
+
 def _tune(server: Any) -> None:
-    """Apply the settings above; restart once if shared_buffers must change (only when the data directory
-    is new or its settings differ, before anyone else uses the server)."""
+    """Apply the settings above when they differ (a new data directory, or one from before them); restart
+    once if shared_buffers must change, before anyone else uses the server. A server that has them is
+    left alone, so every later start (serve, each worker) only reads them."""
     import psycopg
     from psycopg import sql
 
-    wanted = f"{shared_buffers_bytes() // 1024**2}MB"
+    wanted = {**RELOADABLE, "shared_buffers": f"{shared_buffers_bytes() // 1024**2}MB"}
     with psycopg.connect(str(server.get_uri()), autocommit=True) as conn:
-        for name, value in RELOADABLE.items():
-            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
-        conn.execute("SELECT pg_reload_conf()")
-        row = conn.execute(
-            "SELECT pg_size_bytes(current_setting('shared_buffers')) = pg_size_bytes(%s)", (wanted,)
-        ).fetchone()
-        if row is not None and row[0]:
-            return
-        conn.execute(sql.SQL("ALTER SYSTEM SET shared_buffers = {}").format(sql.Literal(wanted)))
-    _restart(server)
+        differ = [name for name, value in wanted.items() if not _has(conn, name, value)]
+        for name in differ:
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(wanted[name])))
+        if differ:
+            conn.execute("SELECT pg_reload_conf()")
+    if "shared_buffers" in differ:
+        _restart(server)
+
+
+def _has(conn: Any, name: str, value: str) -> bool:
+    return bool(conn.execute(_SAME[name], (name, value)).fetchone() == (True,))
 
 
 def _restart(server: Any) -> None:

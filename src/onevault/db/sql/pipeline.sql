@@ -48,9 +48,6 @@ SELECT total_processed, raw_to_staging_count, staging_to_business_count, total_s
        total_error_count, processing_summary
   FROM staging.process_complete_pipeline(%s);
 
--- name: process_event_now
-SELECT staging.process_event_now(%s);
-
 -- name: reuse_generic_plans
 -- POST /track's runs are a few events each: planning the batch statements anew for every run (the
 -- planner's default while custom plans look cheaper) cost as much as running them. Generic plans are
