@@ -797,6 +797,8 @@ DECLARE
     -- util.hub_hk's tenant part, normalised once per batch instead of once per key.
     v_prefix    text := util.hk_part(v_tenant_id, true) || '||';
     v_count     integer;
+    -- Each rule's penalty by number, read once per batch (a join would rescan the rules for every row).
+    v_penalties numeric[] := ARRAY(SELECT penalty FROM staging.quality_rules() ORDER BY id);
 BEGIN
     IF v_tenant_id IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
@@ -814,8 +816,8 @@ BEGIN
            END
       FROM (SELECT DISTINCT v.url
               FROM raw.site_tracking_events r
-             CROSS JOIN LATERAL (VALUES (staging.page_url_in(r.raw_payload)),
-                                        (staging.referrer_in(r.raw_payload, staging.event_data_of(r.raw_payload))))
+             CROSS JOIN LATERAL unnest(ARRAY[staging.page_url_in(r.raw_payload),
+                                         staging.referrer_in(r.raw_payload, staging.event_data_of(r.raw_payload))])
                    AS v(url)
              WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (p_raw_event_ids)
                AND staging.in_step(r.processing_status, p_status) AND v.url IS NOT NULL) d
@@ -846,10 +848,10 @@ BEGIN
            AND staging.in_step(r.processing_status, p_status)
            AND NOT EXISTS (SELECT 1 FROM staging.site_events s
                             WHERE s.tenant_hk = r.tenant_hk AND s.raw_event_id = r.raw_event_id)
-    ), fields AS (
+    ), fields AS MATERIALIZED (
         SELECT src.*,
                CASE WHEN jsonb_typeof(p -> 'event_type') = 'string' THEN p ->> 'event_type' END AS event_type,
-               staging.page_url_in(p) AS page_url_in,
+               staging.page_url_in(p) AS page_url_in, sha256(convert_to(user_agent, 'UTF8')) AS ua_hash,
                coalesce(p -> 'timestamp', ed -> 'timestamp', ed -> 'event_timestamp') AS ts_in,
                coalesce(util.json_text(ed -> 'title'), util.json_text(ed -> 'page_title'),
                         util.json_text(p -> 'title'), util.json_text(p -> 'page_title')) AS title,
@@ -869,7 +871,7 @@ BEGIN
           LEFT JOIN pipeline_url_v2 u ON u.url = f.page_url_in
           LEFT JOIN pipeline_url_v2 ru ON ru.url = f.referrer_in
           LEFT JOIN staging.user_agent_parsed ua
-                 ON ua.tenant_hk = f.tenant_hk AND ua.ua_hash = sha256(convert_to(f.user_agent, 'UTF8'))
+                 ON ua.tenant_hk = f.tenant_hk AND ua.ua_hash = f.ua_hash
     ), judged AS MATERIALIZED (
         SELECT p.*, coalesce(p.client_visitor, p.cookieless_key) AS visitor_key,
                coalesce(p.ts_parsed, p.received_at) AS event_time,
@@ -916,7 +918,7 @@ BEGIN
            v.event_time, v.received_at, v.ed, v.status,
            CASE WHEN v.status = 'INVALID' THEN 0
                 WHEN cardinality(v.fired) = 0 THEN 1
-                ELSE greatest(0, 1 - (SELECT sum(pen.penalties[i]) FROM unnest(v.fired) i))
+                ELSE greatest(0, 1 - (SELECT sum(v_penalties[i]) FROM unnest(v.fired) i))
            END,
            extract(epoch FROM clock_timestamp() - v.received_at) * 1000, now(),
            CASE WHEN v.status = 'INVALID' THEN 'SKIPPED' ELSE 'PENDING' END, 0, 'onevault.pipeline',
@@ -924,8 +926,7 @@ BEGIN
            util.hash_text(v_prefix || util.hd(v.event_id)),
            CASE WHEN v.status <> 'INVALID' THEN util.hash_text(v_prefix || util.hd(v.client_session)) END,
            util.hash_text(v_prefix || util.hd(v.visitor_key)), util.hash_text(v_prefix || util.hd(left(v.page_key, 2048)))
-      FROM verdict v
-     CROSS JOIN (SELECT array_agg(penalty ORDER BY id) AS penalties FROM staging.quality_rules()) pen;
+      FROM verdict v;
     GET DIAGNOSTICS v_count = ROW_COUNT;
     -- A temp table has no statistics otherwise; only the join and grouping keys matter (all columns cost 50 ms).
     -- A small batch (POST /track) skips it: its plans are right without, and each ANALYZE forces a replan.
