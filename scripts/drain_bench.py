@@ -38,10 +38,8 @@ from onevault.db.tenancy import tenant_transaction
 from onevault.pipeline.worker import Worker
 
 PASSWORD = "drain-bench-app-password"  # noqa: S105 (a throw-away local benchmark database)
-REMAINING = (
-    "SELECT (SELECT count(*) FROM raw.site_tracking_events WHERE processing_status IN ('PENDING', 'PROCESSING'))"
-    " + (SELECT count(*) FROM staging.site_events WHERE business_status = 'PENDING')"
-)
+# As `onevault bench` polls: counting the queue every 0.1 s cost the database 150 us per drained event.
+REMAINING = "SELECT count(*) FROM staging.tenants_with_pending_work()"
 
 
 def prepare_template(admin_url: str, events: int, shape: str) -> str:
