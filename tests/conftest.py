@@ -180,9 +180,11 @@ def free_port() -> int:
 class RunningService:
     """The real app under uvicorn in a background thread, reached over real HTTP."""
 
-    def __init__(self, runtime: Runtime, wrap: Callable[[ASGIApp], ASGIApp] | None = None) -> None:
+    def __init__(
+        self, runtime: Runtime, wrap: Callable[[ASGIApp], ASGIApp] | None = None, *, fast_ingest: bool = True
+    ) -> None:
         self.port = free_port()
-        app: ASGIApp = create_app(runtime)
+        app: ASGIApp = create_app(runtime, fast_ingest=fast_ingest)
         config = uvicorn.Config(
             wrap(app) if wrap else app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )

@@ -6,6 +6,7 @@ Never a stack trace, SQL text or internal path: unexpected exceptions are logged
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -55,8 +56,21 @@ async def _unexpected(_: Request, exc: Exception) -> Response:
     return json_response({"error": "internal_error", "message": "an internal error occurred"}, 500)
 
 
+# Most specific first: handle_error takes the first that matches, as Starlette does by class hierarchy.
+_HANDLERS: tuple[tuple[type[Exception], Callable[[Request, Exception], Awaitable[Response]]], ...] = (
+    (OneVaultError, _onevault_error),
+    (RequestValidationError, _validation_error),
+    (HTTPException, _http_error),
+    (Exception, _unexpected),
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(OneVaultError, _onevault_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)
+
+
+async def handle_error(request: Request, exc: Exception) -> Response:
+    """The answer the installed handlers give `exc`, for code that runs outside FastAPI's routing."""
+    handler = next(h for kind, h in _HANDLERS if isinstance(exc, kind))
+    return await handler(request, exc)

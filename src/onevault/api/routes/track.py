@@ -33,7 +33,8 @@ from onevault.ingest.writer import RawWrite, WriteResult
 from onevault.pipeline import monitoring
 from onevault.pipeline.immediate import NOT_RUN
 
-router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
+TRACK_PREFIX = "/api/v1/track"
+router = APIRouter(prefix=TRACK_PREFIX, tags=["tracking"])
 AuthenticatedCaller = Annotated[Caller, Depends(authenticate)]
 IngestCaller = Annotated[Caller, Depends(authenticate_ingest)]
 _INGEST = {"security": INGEST_AUTH}
