@@ -11,6 +11,7 @@ from onevault.errors import InvalidEvent, MalformedJSON, PayloadTooLarge
 from onevault.ingest.contract import (
     MAX_DEPTH,
     _check_values,
+    _shallow,
     _within_depth,
     check_event,
     load_json,
@@ -216,3 +217,23 @@ def test_the_fast_depth_check_agrees_with_the_full_walk() -> None:
         assert _within_depth(tree, room) is walked, (tree, room)
         verdicts.add(walked)
     assert verdicts == {True, False}  # both outcomes were exercised
+
+
+def test_a_body_counted_shallow_is_within_the_depth_cap() -> None:
+    """The bracket count that lets a body skip the depth walk never passes one that nests too deep."""
+    rng = random.Random(1127)
+
+    def value(levels: int) -> object:
+        if levels == 0:
+            return rng.choice([1, "{[", None])  # brackets inside strings only over-count
+        return {"k": value(levels - 1)} if rng.random() < 0.5 else [value(levels - 1)]
+
+    counted = set()
+    for levels in range(0, 40):
+        text = json.dumps(value(levels))
+        for form in (text, text.encode()):
+            if _shallow(form):
+                assert _within_depth(json.loads(text), MAX_DEPTH - 1)
+            counted.add(_shallow(form))
+    assert counted == {True, False}
+    assert not _shallow(json.dumps(nested_event(MAX_DEPTH)))  # the deep events above are walked

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -30,6 +30,14 @@ class FieldRule:
     max_len: int | None = None
     required: bool = False
 
+    @property
+    def types(self) -> tuple[type, ...]:
+        return _TYPES[self.kind]
+
+    @property
+    def is_event_id(self) -> bool:
+        return self.name.endswith("event_id")
+
 
 FIELDS = (
     FieldRule("event_type", "string", 100, required=True),
@@ -46,9 +54,10 @@ FIELDS = (
 _TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "object": (dict,), "timestamp": (str, int, float)}
 
 
-@dataclass(frozen=True)
-class Event:
-    """An accepted event: its id, whether the client chose it, and the exact JSON text to store."""
+class Event(NamedTuple):
+    """An accepted event: its id, whether the client chose it, and the exact JSON text to store. (Named
+    tuples, here and for the other per-event records: a frozen dataclass's __init__ was 8% of the batch
+    endpoint's CPU.)"""
 
     event_id: str
     client_supplied_id: bool
@@ -63,7 +72,7 @@ def parse_event(body: bytes, max_bytes: int) -> Event:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedJSON(f"the body is not valid JSON: {exc}") from None
-    check_event(payload, nul_free=nul_free(body))
+    check_event(payload, nul_free=nul_free(body), shallow=_shallow(body))
     event_id = find_event_id(payload)
     # Stored as the text that was sent: jsonb keeps every key and value exactly (numbers included).
     return Event(
@@ -80,11 +89,10 @@ _DIGITS_ONLY = bytes(ord("0") if chr(b).isdigit() and b < 128 else ord(" ") for 
 _LONG_RUN = b"0" * 16
 
 
-@dataclass(frozen=True)
-class BatchItem:
+class BatchItem(NamedTuple):
     """One element of a batch: the accepted event, or why it was rejected."""
 
-    index: int
+    position: int  # its index in the batch ("index" is a tuple method)
     event: Event | None
     error: InvalidEvent | PayloadTooLarge | None
 
@@ -142,8 +150,8 @@ def _dumps_exact(payload: Any) -> str:
 
 def _batch_item(index: int, payload: Any, max_event_bytes: int, dumps: Callable[[Any], str], clean: bool) -> BatchItem:
     try:
-        check_event(payload, nul_free=clean)
         text = dumps(payload)
+        check_event(payload, nul_free=clean, shallow=_shallow(text))
         if len(text.encode()) > max_event_bytes:
             raise PayloadTooLarge(f"an event may be at most {max_event_bytes} bytes", field="body", rule="max_bytes")
     except (InvalidEvent, PayloadTooLarge) as exc:
@@ -153,18 +161,29 @@ def _batch_item(index: int, payload: Any, max_event_bytes: int, dumps: Callable[
     return BatchItem(index, event, None)
 
 
+def _shallow(text: str | bytes) -> bool:
+    """Whether the JSON text surely nests within the depth cap: it cannot nest deeper than it has opening
+    brackets (brackets inside strings only over-count). Two C scans instead of a walk of the event."""
+    if isinstance(text, str):
+        return text.count("{") + text.count("[") < MAX_DEPTH // 2
+    return text.count(b"{") + text.count(b"[") < MAX_DEPTH // 2
+
+
 def nul_free(body: bytes) -> bool:
     """Whether a JSON body can hold no NUL character: JSON text can only carry one as the escape \\u0000."""
     return b"\\u0000" not in body
 
 
-def check_event(payload: Any, *, nul_free: bool = False) -> None:
+def check_event(payload: Any, *, nul_free: bool = False, shallow: bool = False) -> None:
     """Raise InvalidEvent for the first broken rule of the contract. `nul_free` (the body has no NUL
-    escape) lets a body within the depth cap skip the walk that names the offending field."""
+    escape) lets a body within the depth cap skip the walk that names the offending field; `shallow`
+    (the caller counted too few brackets for the cap to matter) skips the depth walk as well."""
     if not isinstance(payload, dict):
         raise InvalidEvent("the event must be a JSON object", field="body", rule="type")
-    for rule in FIELDS:
-        _check_field(rule, payload.get(rule.name))
+    for name, types, max_len, required, is_event_id in _FIELD_CHECKS:
+        value = payload.get(name)
+        if value is not None or required:  # most optional fields are absent: no call for them
+            _check_value(name, types, max_len, required, is_event_id, value)
     for name in RESERVED:
         if name in payload:
             raise InvalidEvent(
@@ -173,7 +192,7 @@ def check_event(payload: Any, *, nul_free: bool = False) -> None:
     nested = payload.get("event_data") or {}
     if payload.get("event_id") is None and "event_id" in nested:
         _check_field(FieldRule("event_data.event_id", "string", 128), nested["event_id"])
-    if not (nul_free and _within_depth(payload, MAX_DEPTH - 1)):
+    if not (nul_free and (shallow or _within_depth(payload, MAX_DEPTH - 1))):
         _check_values(payload, depth=1, path="")
 
 
@@ -212,22 +231,34 @@ def new_event_id() -> str:
 
 
 def _check_field(rule: FieldRule, value: Any) -> None:
+    _check_value(rule.name, rule.types, rule.max_len, rule.required, rule.is_event_id, value)
+
+
+# Each field's rule, unpacked once: the contract runs for every event of a batch, where attribute and
+# dictionary lookups per field were an eighth of the endpoint's CPU.
+_FIELD_CHECKS = tuple((r.name, r.types, r.max_len, r.required, r.is_event_id) for r in FIELDS)
+
+
+def _check_value(
+    name: str, types: tuple[type, ...], max_len: int | None, required: bool, is_event_id: bool, value: Any
+) -> None:
     if value is None:
-        if rule.required:
-            raise InvalidEvent(f"{rule.name} is required", field=rule.name, rule="required")
+        if required:
+            raise InvalidEvent(f"{name} is required", field=name, rule="required")
         return
-    if not isinstance(value, _TYPES[rule.kind]) or isinstance(value, bool):
-        wanted = "a string or a number" if rule.kind == "timestamp" else f"a {rule.kind}"
-        raise InvalidEvent(f"{rule.name} must be {wanted}", field=rule.name, rule="type")
+    # A string where strings are allowed (every string field of a well-formed event) needs no type test.
+    if (value.__class__ is not str or types[0] is not str) and (
+        not isinstance(value, types) or isinstance(value, bool)
+    ):
+        wanted = "a string or a number" if len(types) > 1 else f"a {'string' if types == (str,) else 'object'}"
+        raise InvalidEvent(f"{name} must be {wanted}", field=name, rule="type")
     if isinstance(value, str):
-        if rule.max_len is not None and len(value) > rule.max_len:
-            raise InvalidEvent(
-                f"{rule.name} must be at most {rule.max_len} characters", field=rule.name, rule="max_length"
-            )
-        if rule.required and not value.strip():
-            raise InvalidEvent(f"{rule.name} must not be empty", field=rule.name, rule="not_empty")
-        if rule.name.endswith("event_id") and not EVENT_ID.match(value):
-            raise InvalidEvent(f"{rule.name} must match {EVENT_ID.pattern}", field=rule.name, rule="format")
+        if max_len is not None and len(value) > max_len:
+            raise InvalidEvent(f"{name} must be at most {max_len} characters", field=name, rule="max_length")
+        if required and not value.strip():
+            raise InvalidEvent(f"{name} must not be empty", field=name, rule="not_empty")
+        if is_event_id and not EVENT_ID.match(value):
+            raise InvalidEvent(f"{name} must match {EVENT_ID.pattern}", field=name, rule="format")
 
 
 def _check_values(value: Any, depth: int, path: str) -> None:

@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -25,8 +26,7 @@ from onevault.ingest.contract import Event
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class RawWrite:
+class RawWrite(NamedTuple):
     """One event to store, with the request facts that go beside it."""
 
     event: Event
@@ -34,8 +34,7 @@ class RawWrite:
     user_agent: str | None
 
 
-@dataclass(frozen=True)
-class WriteResult:
+class WriteResult(NamedTuple):
     event_id: str
     duplicate: bool
 

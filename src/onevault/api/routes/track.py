@@ -74,7 +74,7 @@ async def track_batch(request: Request, caller: IngestCaller) -> Response:
         await record_rejection(state, caller, exc)
         raise
     ip, user_agent = client_info(request)
-    writes = [(i.index, RawWrite(i.event, ip, user_agent) if i.event else None, i.error) for i in items]
+    writes = [(i.position, RawWrite(i.event, ip, user_agent) if i.event else None, i.error) for i in items]
     return json_response(await store_batch(state, caller, writes), 202)
 
 
