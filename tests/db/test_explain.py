@@ -7,6 +7,7 @@ by values), so the plans checked are those of the code that runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from onevault.pipeline.runner import drain_once
 from tests.conftest import Cluster, Database, drop_database, new_database
 from tests.pipeline.dataset import generate, load_raw
 
-MIGRATION = Path(__file__).parents[2] / "src/onevault/db/migrations/0008_pipeline_speed.sql"
+MIGRATIONS = Path(__file__).parents[2] / "src/onevault/db/migrations"
 BATCH = 2000
 
 
@@ -52,8 +53,10 @@ def big(cluster: Cluster) -> Iterator[Big]:
 
 
 def statement(function: str, start: str, end: str, big: Big) -> str:
-    """The statement of `function` in the migration that begins with `start` and ends with `end`."""
-    text = MIGRATION.read_text()
+    """The statement of `function`, as the latest migration that defines it has it, that begins with
+    `start` and ends with `end`."""
+    ups = sorted((f for f in MIGRATIONS.glob("0*.sql") if not f.name.endswith(".down.sql")), reverse=True)
+    text = next(t for f in ups if f"FUNCTION {function}(" in (t := f.read_text()))
     body = text[text.index(f"FUNCTION {function}(") :]
     body = body[: body.index("\n$$;")]
     i = body.index(start)
@@ -68,6 +71,7 @@ def statement(function: str, start: str, end: str, big: Big) -> str:
         ("p_load_dts", "%(dts)s"),
         ("p_batch_size", str(BATCH)),
         ("v_source", "'onevault.pipeline'"),
+        ("v_penalties", "(SELECT array_agg(penalty ORDER BY id) FROM staging.quality_rules())"),
     ]:
         sql = sql.replace(name, value)
     return sql
@@ -119,7 +123,7 @@ def batch(big: Big) -> Iterator[tuple[psycopg.Connection, dict[str, Any]]]:
 
 def test_batch_statements_probe_by_index(big: Big, batch: tuple[psycopg.Connection, dict[str, Any]]) -> None:
     conn, params = batch
-    read = statement("staging.prepare_batch", "WITH src AS MATERIALIZED", ") pen", big)
+    read = statement("staging.prepare_batch", "WITH src AS MATERIALIZED", "FROM verdict v", big)
     assert_indexed(plan(conn, "SELECT count(*) FROM (" + read + ") x", params), uses=[], never_scans=[RAW])
     mark = statement("staging.mark_raw_processed", "UPDATE raw.site_tracking_events", "p_status);", big).rstrip(";")
     assert_indexed(plan(conn, mark, params), uses=["raw_event_id = ANY"], never_scans=[RAW])
@@ -180,3 +184,43 @@ def test_status_and_dashboard_reads_never_scan_the_event_tables(big: Big, name: 
     with big.db.app() as conn, tenant_transaction(conn, big.tenant_hk):
         text = plan(conn, query(name), params)
     assert_indexed(text, uses=[], never_scans=[RAW, "site_events", "data_quality_log"])
+
+
+def test_the_work_probe_reads_the_queue_index_whatever_the_statistics_say(cluster: Cluster) -> None:
+    """Statistics taken while every event was pending, then most of them processed (as mid-drain): asking
+    whether work waits must read the queue index, not the heap up to the first pending row as a plain
+    EXISTS does here (migration 0013)."""
+    db = new_database(cluster)
+    try:
+        with db.admin() as conn:
+            tenant = create_tenant(conn, "Probe", "probe")
+        with db.app() as conn:
+            load_raw(conn, tenant.tenant_hk, generate(200, 5, 10, seed=5).events)
+        with db.admin() as conn:
+            conn.execute("ANALYZE raw.site_tracking_events")
+            conn.execute(
+                "UPDATE raw.site_tracking_events SET processing_status = 'PROCESSED' "
+                "WHERE raw_event_id < (SELECT max(raw_event_id) - 100 FROM raw.site_tracking_events)"
+            )
+        calls = {
+            "worker": "SELECT * FROM staging.tenants_with_pending_work()",
+            "sql interface": "SELECT staging.has_raw_work(%(t)s)",
+            "plain EXISTS": "SELECT EXISTS (SELECT 1 FROM raw.site_tracking_events e "
+            "WHERE e.tenant_hk = %(t)s AND e.processing_status = 'PENDING')",
+        }
+        with db.app() as conn:
+            pages = {name: pages_read(conn, tenant.tenant_hk, sql) for name, sql in calls.items()}
+        assert pages["plain EXISTS"] > 1000, pages  # the trap is there
+        assert 0 < pages["worker"] < 200 and 0 < pages["sql interface"] < 200, pages
+    finally:
+        drop_database(cluster, db)
+
+
+def pages_read(conn: psycopg.Connection, tenant_hk: bytes, sql: str) -> int:
+    """Buffers `sql` touches while executing, the second time it runs (the first reader of the queue
+    index marks the processed rows' entries dead, as the worker's claims do during a drain)."""
+    with tenant_transaction(conn, tenant_hk):
+        conn.execute(sql, {"t": tenant_hk})
+        lines = [row[0] for row in conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, {"t": tenant_hk})]
+    executing = lines[: next(i for i, line in enumerate(lines) if line.startswith("Planning"))]
+    return sum(int(n) for line in executing for n in re.findall(r"(?:hit|read)=(\d+)", line))

@@ -460,6 +460,10 @@ CREATE FUNCTION staging.get_pipeline_status() RETURNS TABLE(status_type text, me
                FROM raw_counts r, staging_counts s
 $$;
 
+CREATE FUNCTION staging.has_raw_work(p_tenant_hk bytea) RETURNS boolean
+    LANGUAGE sql STABLE
+    RETURN (EXISTS (SELECT 1 FROM (SELECT 1 AS "?column?" FROM raw.site_tracking_events e WHERE ((e.tenant_hk = has_raw_work.p_tenant_hk) AND (e.processing_status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text]))) ORDER BY e.raw_event_id LIMIT 1) oldest));
+
 CREATE FUNCTION staging.in_step(p_row_status text, p_step text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN ((p_row_status = p_step) OR ((p_step = 'PENDING'::text) AND (p_row_status = 'PROCESSING'::text)));
@@ -952,8 +956,7 @@ BEGIN
     FOREACH v_tenant IN ARRAY ARRAY(
         SELECT t.tenant_hk FROM auth.tenant_h t
          WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
-           AND EXISTS (SELECT 1 FROM raw.site_tracking_events e
-                        WHERE e.tenant_hk = t.tenant_hk AND e.processing_status IN ('PENDING', 'PROCESSING')))
+           AND staging.has_raw_work(t.tenant_hk))
     LOOP
         PERFORM set_config('onevault.tenant_hk', encode(v_tenant, 'hex'), true);
         SELECT * INTO c FROM staging.claim_raw_batch(p_batch_size);
@@ -1087,8 +1090,7 @@ BEGIN
     FOREACH v_tenant IN ARRAY ARRAY(
         SELECT t.tenant_hk FROM auth.tenant_h t
          WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
-           AND EXISTS (SELECT 1 FROM raw.site_tracking_events e
-                        WHERE e.tenant_hk = t.tenant_hk AND e.processing_status IN ('PENDING', 'PROCESSING')))
+           AND staging.has_raw_work(t.tenant_hk))
     LOOP
         PERFORM set_config('onevault.tenant_hk', encode(v_tenant, 'hex'), true);
         PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(v_tenant));
@@ -1287,16 +1289,15 @@ CREATE FUNCTION staging.tenants_with_pending_work() RETURNS TABLE(tenant_hk byte
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
-    SELECT t.tenant_hk,
-           EXISTS (SELECT 1 FROM raw.site_tracking_events e
-                    WHERE e.tenant_hk = t.tenant_hk AND e.processing_status = 'PENDING'),
-           EXISTS (SELECT 1 FROM staging.site_events s
-                    WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING')
+    SELECT t.tenant_hk, r.found IS NOT NULL, b.found IS NOT NULL
       FROM auth.tenant_h t
-     WHERE EXISTS (SELECT 1 FROM raw.site_tracking_events e
-                    WHERE e.tenant_hk = t.tenant_hk AND e.processing_status = 'PENDING')
-        OR EXISTS (SELECT 1 FROM staging.site_events s
-                    WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING')
+      LEFT JOIN LATERAL (SELECT true AS found FROM raw.site_tracking_events e
+                          WHERE e.tenant_hk = t.tenant_hk AND e.processing_status = 'PENDING'
+                          ORDER BY e.raw_event_id LIMIT 1) r ON true
+      LEFT JOIN LATERAL (SELECT true AS found FROM staging.site_events s
+                          WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING'
+                          ORDER BY s.raw_event_id LIMIT 1) b ON true
+     WHERE r.found OR b.found
 $$;
 
 CREATE FUNCTION staging.trigger_pipeline_now() RETURNS jsonb
