@@ -231,7 +231,7 @@ SELECT c.oid::regclass::text
 
 
 AUDIT_ROW = {
-    "occurred_at": [datetime(2026, 1, 1, tzinfo=UTC)],
+    "occurred_at": [datetime(2026, 1, 1, tzinfo=UTC).timestamp()],
     "credential_id": ["jti"],
     "method": ["GET"],
     "endpoint": ["/api/v1/track/status"],

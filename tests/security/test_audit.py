@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -41,6 +40,7 @@ def test_authenticated_requests_and_failed_authentications_are_recorded(  # type
 ) -> None:
     acme = make_tenant("acme")
     globex = make_tenant("globex")
+    started = time.time()
     with httpx.Client(base_url=service.url) as http:
         assert http.post("/api/v1/track/async", content=EVENT, headers=acme.headers).status_code == 202
         assert http.get("/api/v1/track/status", headers=acme.headers).status_code == 200
@@ -59,6 +59,12 @@ def test_authenticated_requests_and_failed_authentications_are_recorded(  # type
         (jti, "GET", "/api/v1/track/status", 403, "forbidden", "127.0.0.0"),
     ]
     assert [r[0] for r in rows] == [1, 2, 3, 4]
+    with database.admin() as conn:  # each request's own time, not the flush's
+        times = conn.execute(
+            "SELECT extract(epoch FROM occurred_at)::float8 FROM audit.request_log WHERE tenant_hk = %s ORDER BY seq",
+            (acme.tenant.tenant_hk,),
+        ).fetchall()
+    assert all(started - 1 < t < time.time() for (t,) in times) and times == sorted(times)
     failed = entries(database, NO_TENANT, 2)
     assert [(r[3], r[4], r[5]) for r in failed] == [("/api/v1/track/status", 401, "unauthorized")] * 2
     assert entries(database, globex.tenant.tenant_hk, 0) == []
@@ -67,7 +73,7 @@ def test_authenticated_requests_and_failed_authentications_are_recorded(  # type
 def test_the_service_role_can_append_but_never_change_the_trail(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
     acme = make_tenant("acme").tenant
     row = {
-        "occurred_at": [datetime.now(UTC)],
+        "occurred_at": [time.time()],
         "credential_id": ["x"],
         "method": ["GET"],
         "endpoint": ["/"],
@@ -92,7 +98,7 @@ def test_the_service_role_can_append_but_never_change_the_trail(database: Databa
 
 def append(database: Database, tenant_hk: bytes, count: int) -> None:
     row = {
-        "occurred_at": [datetime.now(UTC)] * count,
+        "occurred_at": [time.time()] * count,
         "credential_id": ["c"] * count,
         "method": ["POST"] * count,
         "endpoint": ["/api/v1/track/async"] * count,

@@ -11,9 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -26,9 +24,8 @@ NO_TENANT = bytes(32)  # util.no_tenant_hk(): requests that failed before a tena
 MAX_BUFFERED = 100_000
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    occurred_at: datetime
+class AuditEntry(NamedTuple):
+    occurred_at: float  # epoch seconds
     credential_id: str | None
     method: str
     endpoint: str

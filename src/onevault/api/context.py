@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fastapi import Request
@@ -64,7 +63,7 @@ class RequestContext:
             if note.outcome is not None and self.audit is not None:
                 client = scope.get("client")
                 self.audit.record(
-                    occurred_at=datetime.fromtimestamp(note.started, UTC),
+                    occurred_at=note.started,
                     tenant_hk=note.tenant_hk,
                     credential_id=note.credential_id,
                     method=scope["method"],
