@@ -4,9 +4,10 @@ algorithm and notation ("600/minute;20/second"), counted in this process's memor
 The counting is done here rather than by `limits`' MemoryStorage: its general storage (string keys, a
 lock, expiry timers, error wrappers) cost 43 us per request, 14% of an ingest request's CPU in a py-spy
 profile, for what is two integers per window. The arithmetic is the library's (weighted previous window
-plus current window; the same remaining count and reset time), and tests/security/test_rate_limits.py
-holds the behaviour. With N API processes behind a balancer the effective limit is up to N times the
-configured one (docs/security.md). Checking costs no I/O.
+plus current window; the same remaining count and reset time): tests/api/test_ratelimit.py compares
+the two hit for hit, and tests/security/test_rate_limits.py holds the behaviour. With N API processes
+behind a balancer the effective limit is up to N times the configured one (docs/security.md). Checking
+costs no I/O.
 """
 
 from __future__ import annotations
