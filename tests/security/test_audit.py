@@ -133,3 +133,44 @@ def test_verify_passes_untouched_then_names_the_altered_row(database: Database, 
         conn.execute("SET session_replication_role = replica")
         conn.execute("DELETE FROM audit.request_log WHERE tenant_hk = %s AND seq = 40", (acme.tenant_hk,))
     assert "row 41: a row before it is missing" in run_cli(["audit", "verify"], env).stdout
+
+
+def test_one_transaction_appending_to_two_chains_in_turn_keeps_both_intact(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # The trigger carries each chain's tip from row to row in a transaction-local setting (0014); switching
+    # tenants, a rolled-back savepoint and a later transaction must all pick up the true tip.
+    acme, globex = make_tenant("acme").tenant, make_tenant("globex").tenant
+
+    def rows(count: int, label: str) -> dict[str, list[object]]:
+        return {
+            "occurred_at": [1_700_000_000.123456 + i for i in range(count)],
+            "credential_id": [None if i % 2 else f"jti-{label}-{i}" for i in range(count)],
+            "method": ["POST"] * count,
+            "endpoint": [f"/api/v1/café/{label}/{i}" for i in range(count)],
+            "status": [202 + i for i in range(count)],
+            "outcome": ["ok"] * count,
+            "client_ip": ["203.0.113.77" if i % 2 else "2001:db8::1" for i in range(count)],
+        }
+
+    with database.app() as conn, conn.transaction():
+        turns = ((acme.tenant_hk, 3, "a1"), (globex.tenant_hk, 2, "g1"), (acme.tenant_hk, 2, "a2"))
+        for tenant_hk, count, label in turns:
+            conn.execute(query("set_tenant"), (tenant_hk,))
+            conn.execute(query("append_request_log"), rows(count, label))
+        with pytest.raises(psycopg.errors.CheckViolation), conn.transaction():  # a savepoint, rolled back
+            conn.execute(query("append_request_log"), rows(4, "lost"))
+            conn.execute(query("append_request_log"), {**rows(1, "bad"), "method": ["X" * 17]})
+        conn.execute(query("append_request_log"), rows(1, "a3"))
+    append(database, acme.tenant_hk, 2)
+    with database.admin() as conn:
+        chains = {r[0]: r[1:] for r in conn.execute("SELECT * FROM audit.verify_chain()").fetchall()}
+        endpoints = [
+            r[0]
+            for r in conn.execute(
+                "SELECT endpoint FROM audit.request_log WHERE tenant_hk = %s ORDER BY seq", (acme.tenant_hk,)
+            ).fetchall()
+        ]
+    assert chains[acme.tenant_hk] == (8, None, None)
+    assert chains[globex.tenant_hk] == (2, None, None)
+    assert not any("lost" in e or "bad" in e for e in endpoints)
+    first = (("a1", 3), ("a2", 2), ("a3", 1))
+    assert endpoints[:6] == [f"/api/v1/café/{label}/{i}" for label, n in first for i in range(n)]

@@ -59,17 +59,29 @@ $$;
 
 CREATE FUNCTION audit.chain_request_log() RETURNS trigger
     LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    v_last audit.request_log;
+    v_tip  text := pg_catalog.current_setting('onevault.audit_chain_tip', true);
+    v_seq  bigint;
+    v_prev bytea;
 BEGIN
-    PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(NEW.tenant_hk) # 7);
-    SELECT * INTO v_last FROM audit.request_log l
-     WHERE l.tenant_hk = NEW.tenant_hk ORDER BY l.seq DESC LIMIT 1;
-    NEW.seq := coalesce(v_last.seq, 0) + 1;
-    NEW.prev_hash := coalesce(v_last.row_hash, '\x'::bytea);
-    NEW.row_hash := sha256(NEW.prev_hash || audit.row_content(NEW));
+    IF v_tip <> '' AND pg_catalog.left(v_tip, 64) = pg_catalog.encode(NEW.tenant_hk, 'hex') THEN
+        v_prev := pg_catalog.decode(pg_catalog.substr(v_tip, 66, 64), 'hex');
+        v_seq := pg_catalog.substr(v_tip, 131)::bigint;
+    ELSE
+        PERFORM pg_catalog.pg_advisory_xact_lock(staging.tenant_lock_key(NEW.tenant_hk) # 7);
+        SELECT l.seq, l.row_hash INTO v_seq, v_prev FROM audit.request_log l
+         WHERE l.tenant_hk = NEW.tenant_hk ORDER BY l.seq DESC LIMIT 1;
+    END IF;
+    NEW.seq := coalesce(v_seq, 0) + 1;
+    NEW.prev_hash := coalesce(v_prev, '\x'::bytea);
+    NEW.row_hash := pg_catalog.sha256(NEW.prev_hash || pg_catalog.convert_to(pg_catalog.jsonb_build_array(
+        pg_catalog.encode(NEW.tenant_hk, 'hex'), NEW.seq,
+        pg_catalog.to_char(NEW.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US'),
+        NEW.credential_id, NEW.method, NEW.endpoint, NEW.status, NEW.outcome, pg_catalog.host(NEW.client_ip))::text,
+        'UTF8'));
+    PERFORM pg_catalog.set_config('onevault.audit_chain_tip', pg_catalog.encode(NEW.tenant_hk, 'hex') || ':'
+                                  || pg_catalog.encode(NEW.row_hash, 'hex') || ':' || NEW.seq, true);
     RETURN NEW;
 END
 $$;
