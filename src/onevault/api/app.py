@@ -13,7 +13,7 @@ from onevault.api.audit import AuditLog
 from onevault.api.context import RequestContext
 from onevault.api.cors import PreflightCors
 from onevault.api.errors import install_error_handlers
-from onevault.api.fastpath import IngestFastPath
+from onevault.api.fastpath import OneVaultApp, ingest_endpoint
 from onevault.api.openapi import install_openapi
 from onevault.api.ratelimit import RateLimits
 from onevault.api.routes import health, segment, track, tracker
@@ -28,7 +28,7 @@ from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.runtime import Runtime
 
 
-def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = True) -> FastAPI:
+def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = True) -> OneVaultApp:
     """A FastAPI app serving the tracking API against `runtime`'s database as the application role.
     `serving` (the service process, not a test) tunes the garbage collector once everything is up;
     `fast_ingest=False` leaves the hot ingestion endpoints to FastAPI's own routing (a test compares)."""
@@ -77,18 +77,18 @@ def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = T
             await pool.close()
 
     docs = "/docs" if settings.is_development else None
-    app = FastAPI(title="OneVault", version=__version__, lifespan=lifespan, docs_url=docs, redoc_url=None)
+    app = OneVaultApp(title="OneVault", version=__version__, lifespan=lifespan, docs_url=docs, redoc_url=None)
     install_error_handlers(app)
     install_openapi(app)
     audit = AuditLog(settings.audit_flush_ms)
-    # Outermost last: security headers on everything, preflights answered before the routes, the
-    # request context (audit, CORS and rate-limit headers) around every endpoint, and innermost the hot
-    # ingestion endpoints answered without FastAPI's routing (onevault.api.fastpath).
-    if fast_ingest:
-        app.add_middleware(IngestFastPath)
+    # Outermost last: security headers on everything, preflights answered before the routes, and the
+    # request context (audit, CORS and rate-limit headers) around every endpoint. The hot ingestion
+    # endpoints get the same three ahead of FastAPI (onevault.api.fastpath).
     app.add_middleware(RequestContext, audit=audit)
     app.add_middleware(PreflightCors)
     app.add_middleware(SecurityHeaders)
+    if fast_ingest:
+        app.ingest_front = SecurityHeaders(PreflightCors(RequestContext(ingest_endpoint, audit=audit)))
     app.include_router(health.router)
     app.include_router(track.router)
     app.include_router(tracker.router)
