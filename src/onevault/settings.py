@@ -45,7 +45,7 @@ class Settings(BaseSettings):
     db_pool_max: int = Field(default=16, ge=1)
     statement_timeout_ms: int = Field(default=5000, ge=100)
     # Group commit: concurrent ingests wait at most this long to share one transaction.
-    group_commit_wait_ms: float = Field(default=1.0, ge=0, le=50)
+    group_commit_wait_ms: float = Field(default=0.0, ge=0, le=50)
     group_commit_max_events: int = Field(default=1000, ge=1, le=10000)
     group_commit_flushers: int = Field(default=2, ge=1, le=16)
     forwarded_allow_ips: str = "127.0.0.1"

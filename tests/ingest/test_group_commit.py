@@ -98,3 +98,32 @@ def test_every_2xx_survives_sigkill_of_the_server_mid_load(database: Database, m
     assert 500 <= len(acknowledged) < 3000
     missing = set(acknowledged) - raw_ids(database)
     assert missing == set(), f"{len(missing)} acknowledged events were lost"
+
+
+def test_each_commit_leaves_its_ingest_audit_rows(client: httpx.Client, make_tenant, database: Database) -> None:  # type: ignore[no-untyped-def]
+    # One INGESTED row per committed batch with its count, and a DUPLICATE row naming the ids already
+    # stored or repeated in the batch: written by the same statement as the events (raw.sql).
+    acme = make_tenant("acme")
+
+    def event(n: int) -> dict[str, object]:
+        return {"event_id": f"aud_{n}", "event_type": "page_view", "page_url": "https://e.com/"}
+
+    first = client.post("/api/v1/track/batch", headers=acme.headers, json={"events": [event(1), event(2)]})
+    again = client.post("/api/v1/track/batch", headers=acme.headers, json={"events": [event(2), event(3), event(1)]})
+    only_old = client.post("/api/v1/track/batch", headers=acme.headers, json={"events": [event(3), event(3)]})
+    assert [a.status_code for a in (first, again, only_old)] == [202, 202, 202]
+    batches = [first.json()["accepted"], again.json()["accepted"], only_old.json()["accepted"]]
+    assert batches == [2, 1, 0]
+    with database.admin() as conn:
+        rows = conn.execute(
+            "SELECT batch_id, action, event_count, detail -> 'event_ids' FROM raw.site_tracking_events_audit"
+            " WHERE tenant_hk = %s AND action IN ('INGESTED', 'DUPLICATE') ORDER BY audit_id",
+            (acme.tenant.tenant_hk,),
+        ).fetchall()
+    assert [r[1:] for r in rows] == [
+        ("INGESTED", 2, None),
+        ("INGESTED", 1, None),
+        ("DUPLICATE", 2, ["evt_aud_2", "evt_aud_1"]),
+        ("DUPLICATE", 1, ["evt_aud_3"]),
+    ]
+    assert rows[1][0] == rows[2][0] and rows[0][0] != rows[1][0] != rows[3][0]

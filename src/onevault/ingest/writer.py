@@ -1,8 +1,9 @@
 """Durable raw writes with group commit.
 
 Concurrent requests hand their events to a shared queue; a few flusher tasks take whatever has gathered
-(waiting at most `wait_ms` for company), write it with one multi-row INSERT per tenant inside a single
-transaction, commit, and only then wake the requests. Nothing is acknowledged before its commit, and
+(waiting `wait_ms` for company: 0 by default, since requests arriving while the flushers are busy
+gather anyway), write it with one multi-row INSERT per tenant inside a single transaction, commit, and
+only then wake the requests. Nothing is acknowledged before its commit, and
 (tenant_hk, event_id) uniqueness makes a retried event a duplicate instead of a second row.
 """
 
@@ -13,7 +14,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -50,7 +51,7 @@ class GroupCommitWriter:
     """Shares one commit among concurrent ingest requests; see the module docstring."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_events: int = 1000, wait_ms: float = 1.0, flushers: int = 2
+        self, pool: AsyncConnectionPool, *, max_events: int = 1000, wait_ms: float = 0.0, flushers: int = 2
     ) -> None:
         self._pool = pool
         self._max_events = max_events
@@ -131,11 +132,17 @@ class GroupCommitWriter:
         by_tenant: dict[bytes, list[_Request]] = defaultdict(list)
         for request in batch:
             by_tenant[request.tenant_hk].append(request)
+        sent: list[tuple[list[_Request], psycopg.AsyncCursor[Any]]] = []
         results: dict[int, list[WriteResult]] = {}
-        async with self._pool.connection() as conn, conn.transaction():
-            for tenant_hk, requests in by_tenant.items():
-                await conn.execute(query("set_tenant"), (tenant_hk,))
-                written = await insert_raw(conn, [r.writes for r in requests], batch_id)
+        async with self._pool.connection() as conn:
+            # Pipeline mode: BEGIN, each tenant's statements and COMMIT leave in one round trip (five
+            # before, each a wake-up of the event loop); the answers are read once COMMIT has succeeded.
+            async with conn.pipeline(), conn.transaction():
+                for tenant_hk, requests in by_tenant.items():
+                    await conn.execute(query("set_tenant"), (tenant_hk,))
+                    sent.append((requests, await send_raw(conn, [r.writes for r in requests], batch_id)))
+            for requests, cursor in sent:
+                written = await raw_results(cursor, [r.writes for r in requests])
                 for request, result in zip(requests, written, strict=True):
                     results[id(request)] = result
         return [results[id(request)] for request in batch]
@@ -144,8 +151,15 @@ class GroupCommitWriter:
 async def insert_raw(
     conn: psycopg.AsyncConnection, groups: list[list[RawWrite]], batch_id: str
 ) -> list[list[WriteResult]]:
-    """Insert the current tenant's events (grouped by request) in one statement, with the ingest audit row;
+    """Insert the current tenant's events (grouped by request) in one statement, with the ingest audit rows;
     the first occurrence of an id wins and every later one, here or already stored, is a duplicate."""
+    return await raw_results(await send_raw(conn, groups, batch_id), groups)
+
+
+async def send_raw(
+    conn: psycopg.AsyncConnection, groups: list[list[RawWrite]], batch_id: str
+) -> psycopg.AsyncCursor[Any]:
+    """Send insert_raw's statement (first occurrence of each id only); its rows are the ids inserted."""
     seen: set[str] = set()
     rows: list[RawWrite] = []
     for writes in groups:
@@ -153,7 +167,7 @@ async def insert_raw(
             if write.event.event_id not in seen:
                 seen.add(write.event.event_id)
                 rows.append(write)
-    cursor = await conn.execute(
+    return await conn.execute(
         query("insert_raw_events"),
         {
             "event_ids": [w.event.event_id for w in rows],
@@ -163,16 +177,11 @@ async def insert_raw(
             "batch_id": batch_id,
         },
     )
+
+
+async def raw_results(cursor: psycopg.AsyncCursor[Any], groups: list[list[RawWrite]]) -> list[list[WriteResult]]:
+    """Each write's result, in the order of `groups`, from the ids send_raw's statement inserted."""
     inserted = {row[0] for row in await cursor.fetchall()}
-    duplicates = [w.event.event_id for w in rows if w.event.event_id not in inserted]
-    await conn.execute(
-        query("insert_ingest_audit"),
-        {
-            "batch_id": batch_id,
-            "inserted": len(inserted),
-            "duplicates": duplicates,
-        },
-    )
     out: list[list[WriteResult]] = []
     for writes in groups:
         answers = []
