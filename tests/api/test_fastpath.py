@@ -4,8 +4,11 @@ store the same rows."""
 
 from __future__ import annotations
 
+import random
+
 import httpx
 import pytest
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -116,3 +119,23 @@ def test_unexpected_error_is_a_json_500_either_way(
     assert answer.status_code == 500
     assert answer.json() == {"error": "internal_error", "message": "an internal error occurred"}
     assert b"secret" not in answer.content
+
+
+def test_indexed_headers_read_as_starlette_headers_do() -> None:
+    # Repeated names (the first wins), names looked up in any case, absent names, a default.
+    rng = random.Random(7)
+    names = ["authorization", "x-customer-id", "origin", "user-agent", "content-length", "x-site-key"]
+    for _ in range(200):
+        raw = [(rng.choice(names).encode(), f"v{rng.randrange(1000)}".encode()) for _ in range(rng.randrange(9))]
+        theirs, mine = Headers(scope={"headers": list(raw)}), fastpath.IndexedHeaders({"headers": list(raw)})
+        for name in [*names, "x-absent"]:
+            asked = rng.choice([name, name.upper(), name.title()])
+            assert mine.get(asked) == theirs.get(asked)
+            assert mine.get(asked, "none") == theirs.get(asked, "none")
+            assert (asked in mine) == (asked in theirs)
+            if asked in theirs:
+                assert mine[asked] == theirs[asked]
+            else:
+                with pytest.raises(KeyError):
+                    mine[asked]
+        assert mine.raw == theirs.raw

@@ -15,8 +15,10 @@ FastAPI's native telemetry does not see these two paths; every other request it 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -43,8 +45,36 @@ class OneVaultApp(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+class IndexedHeaders(Headers):
+    """Starlette's Headers, looked up in a dict instead of a scan of the list: authentication, the body
+    limit, the client's facts and CORS read about eight headers of every ingest request. As in Headers,
+    names are case-insensitive and the first of repeated headers wins."""
+
+    def __init__(self, scope: Scope) -> None:
+        super().__init__(scope=scope)
+        self._index = dict(reversed(self.raw))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = self._index.get(key.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __getitem__(self, key: str) -> str:
+        return self._index[key.lower().encode("latin-1")].decode("latin-1")
+
+    def __contains__(self, key: Any) -> bool:
+        return isinstance(key, str) and key.lower().encode("latin-1") in self._index
+
+
+class IngestRequest(Request):
+    @property
+    def headers(self) -> Headers:
+        if not hasattr(self, "_headers"):
+            self._headers = IndexedHeaders(self.scope)
+        return self._headers
+
+
 async def ingest_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
-    request = Request(scope, receive)
+    request = IngestRequest(scope, receive)
     try:
         response = await ENDPOINTS[scope["path"]](request, await authenticate_ingest(request))
     except Exception as exc:  # answered as the app's handlers answer it (and logged there)

@@ -70,11 +70,25 @@ class _SlidingWindows:
         self._windows = {key: w for key, w in self._windows.items() if w.index >= int(now // key[0]) - 1}
 
 
+class _Limit:
+    """A parsed limit with what each hit needs precomputed (`RateLimitItem.get_expiry()` is a call)."""
+
+    __slots__ = ("amount", "expiry", "granularity", "ident")
+
+    def __init__(self, item: RateLimitItem) -> None:
+        self.amount, self.expiry, self.granularity, self.ident = (
+            item.amount,
+            item.get_expiry(),
+            item.GRANULARITY.name,
+            id(self),
+        )
+
+
 class RateLimits:
     def __init__(self, per_tenant: str, per_ip: str) -> None:
         self._windows = _SlidingWindows()
-        self._tenant = parse_many(per_tenant)
-        self._ip = parse_many(per_ip)
+        self._tenant = [_Limit(item) for item in parse_many(per_tenant)]
+        self._ip = [_Limit(item) for item in parse_many(per_ip)]
 
     def check_ip(self, address: str) -> None:
         """Count a hit for the address. Its headers are only sent when it refuses (the tenant's limit is the
@@ -84,25 +98,27 @@ class RateLimits:
     def check_tenant(self, customer_id: str) -> dict[str, str]:
         return self._check(self._tenant, customer_id, "tenant", "tenant")
 
-    def _check(self, items: list[RateLimitItem], key: str, what: str, scope: str) -> dict[str, str]:
+    def _check(self, limits: list[_Limit], key: str, what: str, scope: str) -> dict[str, str]:
         """Count one hit against every limit; the headers of the tightest, or RateLimited when one is spent."""
-        tightest: dict[str, str] = {}
-        least = math.inf
+        tightest: tuple[_Limit, int, float] | None = None
         now = time.time()
-        for item in items:
-            allowed, remaining, reset = self._windows.hit(item.amount, (item.get_expiry(), id(item), key), now)
-            headers = {
-                "X-RateLimit-Limit": str(item.amount),
-                "X-RateLimit-Remaining": str(remaining),
-                "X-RateLimit-Reset": str(math.ceil(reset)),
-            }
+        for limit in limits:
+            allowed, remaining, reset = self._windows.hit(limit.amount, (limit.expiry, limit.ident, key), now)
             if not allowed:
                 retry = max(1, math.ceil(reset - now))
                 raise RateLimited(
-                    f"more than {item.amount} requests per {item.GRANULARITY.name} for this {what}; retry in {retry} s",
-                    headers={**headers, "Retry-After": str(retry)},
+                    f"more than {limit.amount} requests per {limit.granularity} for this {what}; retry in {retry} s",
+                    headers={**_headers(limit, remaining, reset), "Retry-After": str(retry)},
                     field=scope,
                 )
-            if remaining < least:
-                least, tightest = remaining, headers
-        return tightest
+            if tightest is None or remaining < tightest[1]:
+                tightest = (limit, remaining, reset)
+        return _headers(*tightest) if tightest else {}
+
+
+def _headers(limit: _Limit, remaining: int, reset: float) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(limit.amount),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(math.ceil(reset)),
+    }

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from psycopg_pool import AsyncConnectionPool
 
@@ -20,6 +21,12 @@ from onevault.auth.tokens import Claims, TokenConfig, verify_token
 from onevault.db.errors import translated
 from onevault.db.queries import query
 from onevault.errors import Unauthorized
+
+
+@lru_cache(maxsize=4096)
+def _digest(jti: str) -> bytes:
+    """SHA-256 of a token id, as revocations are stored; remembered, since a client sends the same token."""
+    return hashlib.sha256(jti.encode()).digest()
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,7 @@ class CredentialStore:
 
     async def is_revoked(self, jti: str) -> bool:
         await self._refresh_snapshot()
-        return hashlib.sha256(jti.encode()).digest() in self._revoked
+        return _digest(jti) in self._revoked
 
     async def site_key(self, key: str) -> SiteKeyGrant | None:
         """The tenant and origins of an active key; None for an unknown or revoked one."""
