@@ -59,7 +59,7 @@ def prepare_template(admin_url: str, events: int, shape: str) -> str:
             for first in range(0, events, 5000):
                 part = workload.chunk(first, min(5000, events - first), events)
                 with tenant_transaction(conn, tenant.tenant_hk):
-                    conn.execute(query("insert_raw_events"), part.params("drain_bench"))
+                    conn.execute(query("insert_raw_events"), part.params(tenant.tenant_hk, "drain_bench"))
         else:
             visitors = max(1, events // 100)  # 10 sessions of 10 events each
             truth = generate(visitors, 10, 10, seed=11)

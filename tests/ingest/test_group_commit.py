@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from onevault.db.queries import query
 from tests.conftest import Database, free_port, process_env
 
 FAIL_AT_COMMIT = """
@@ -127,3 +128,24 @@ def test_each_commit_leaves_its_ingest_audit_rows(client: httpx.Client, make_ten
         ("DUPLICATE", 1, ["evt_aud_3"]),
     ]
     assert rows[1][0] == rows[2][0] and rows[0][0] != rows[1][0] != rows[3][0]
+
+
+def test_the_writers_statement_keeps_its_tenant_to_its_own_transaction(make_tenant, database: Database) -> None:  # type: ignore[no-untyped-def]
+    # The group-commit writer calls raw.store_events on autocommit connections (migration 0015): the
+    # tenant it sets must end with that statement's transaction, so the next statement sees no rows.
+    acme = make_tenant("acme")
+    params = {
+        "tenant_hk": acme.tenant.tenant_hk,
+        "event_ids": ["evt_own_1"],
+        "client_ips": ["198.51.100.7"],
+        "user_agents": ["test"],
+        "payloads": ['{"event_type": "page_view", "page_url": "https://e.com/", "event_id": "evt_own_1"}'],
+        "batch_id": "own",
+    }
+    with database.app() as conn:
+        conn.autocommit = True
+        assert conn.execute(query("insert_raw_events"), params).fetchall() == [("evt_own_1",)]
+        assert conn.execute(query("insert_raw_events"), params).fetchall() == []  # stored once
+        assert conn.execute("SELECT current_setting('onevault.tenant_hk', true)").fetchone() in {("",), (None,)}
+        assert conn.execute("SELECT count(*) FROM raw.site_tracking_events").fetchone() == (0,)
+    assert raw_ids(database) == {"evt_own_1"}

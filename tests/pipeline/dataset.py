@@ -88,6 +88,7 @@ def load_raw(conn: psycopg.Connection, tenant_hk: bytes, events: list[Event], ch
             conn.execute(
                 query("insert_raw_events"),
                 {
+                    "tenant_hk": tenant_hk,
                     "event_ids": [e.event_id for e in part],
                     "client_ips": [e.ip for e in part],
                     "user_agents": [e.user_agent for e in part],

@@ -36,20 +36,22 @@ def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = T
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        connect = {
+            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            "application_name": "onevault-api",
+        }
         pool = AsyncConnectionPool(
             runtime.app_url,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
             open=False,
             timeout=5.0,
-            kwargs={
-                "options": f"-c statement_timeout={settings.statement_timeout_ms}",
-                "application_name": "onevault-api",
-            },
+            kwargs=connect,
         )
         await pool.open(wait=False)  # start even while the database is away: /health then says 503
         writer = GroupCommitWriter(
-            pool,
+            runtime.app_url,
+            connect,
             max_events=settings.group_commit_max_events,
             wait_ms=settings.group_commit_wait_ms,
             flushers=settings.group_commit_flushers,

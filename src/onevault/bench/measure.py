@@ -68,7 +68,7 @@ def build_backlog(db: BenchDatabase, tenant_hk: bytes, total: int, progress: Pro
             for first in range(k * BACKLOG_CHUNK, total, BACKLOG_WRITERS * BACKLOG_CHUNK):
                 part = workload.chunk(first, min(BACKLOG_CHUNK, total - first), total)
                 with tenant_transaction(conn, tenant_hk):
-                    conn.execute(query("insert_raw_events"), part.params("bench_backlog"))
+                    conn.execute(query("insert_raw_events"), part.params(tenant_hk, "bench_backlog"))
                 written[k] += len(part.event_ids)
                 progress(sum(written))
 

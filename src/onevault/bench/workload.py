@@ -49,8 +49,9 @@ class Chunk:
     user_agents: list[str]
     payloads: list[str]
 
-    def params(self, batch_id: str) -> dict[str, object]:
+    def params(self, tenant_hk: bytes, batch_id: str) -> dict[str, object]:
         return {
+            "tenant_hk": tenant_hk,
             "event_ids": self.event_ids,
             "client_ips": self.client_ips,
             "user_agents": self.user_agents,

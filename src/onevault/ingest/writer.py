@@ -2,8 +2,8 @@
 
 Concurrent requests hand their events to a shared queue; a few flusher tasks take whatever has gathered
 (waiting `wait_ms` for company: 0 by default, since requests arriving while the flushers are busy
-gather anyway), write it with one multi-row INSERT per tenant inside a single transaction, commit, and
-only then wake the requests. Nothing is acknowledged before its commit, and
+gather anyway), write each tenant's share with one statement that is its own transaction, and only
+once it has committed wake the requests. Nothing is acknowledged before its commit, and
 (tenant_hk, event_id) uniqueness makes a retried event a duplicate instead of a second row.
 """
 
@@ -51,9 +51,24 @@ class GroupCommitWriter:
     """Shares one commit among concurrent ingest requests; see the module docstring."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, max_events: int = 1000, wait_ms: float = 0.0, flushers: int = 2
+        self,
+        conninfo: str,
+        connect_kwargs: dict[str, Any],
+        *,
+        max_events: int = 1000,
+        wait_ms: float = 0.0,
+        flushers: int = 2,
     ) -> None:
-        self._pool = pool
+        # Its own pool, one connection per flusher, in autocommit mode: each flush is one statement that
+        # is its own transaction (see _commit). Not the app's pool, whose users expect transactions.
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            min_size=flushers,
+            max_size=flushers,
+            open=False,
+            timeout=5.0,
+            kwargs={**connect_kwargs, "autocommit": True},
+        )
         self._max_events = max_events
         self._wait = wait_ms / 1000.0
         self._flushers = flushers
@@ -62,6 +77,7 @@ class GroupCommitWriter:
         self._closed = False
 
     async def start(self) -> None:
+        await self._pool.open(wait=False)  # start even while the database is away, as the app's pool does
         self._tasks = [asyncio.create_task(self._run(), name=f"group-commit-{i}") for i in range(self._flushers)]
 
     async def stop(self) -> None:
@@ -70,6 +86,7 @@ class GroupCommitWriter:
         for _ in self._tasks:
             self._queue.put_nowait(None)
         await asyncio.gather(*self._tasks)
+        await self._pool.close()
 
     async def write(self, tenant_hk: bytes, writes: list[RawWrite]) -> list[WriteResult]:
         """Store `writes` for the tenant; returns once they are committed (one result per write, in order)."""
@@ -88,7 +105,11 @@ class GroupCommitWriter:
             if self._wait and sum(len(r.writes) for r in batch) < self._max_events:
                 await asyncio.sleep(self._wait)  # let concurrent requests join this commit
                 batch += self._gather(None, sum(len(r.writes) for r in batch))
-            await self._flush(batch)
+            by_tenant: dict[bytes, list[_Request]] = defaultdict(list)
+            for request in batch:
+                by_tenant[request.tenant_hk].append(request)
+            for requests in by_tenant.values():  # one transaction per tenant: see _commit
+                await self._flush(requests)
 
     def _gather(self, first: _Request | None, count: int = 0) -> list[_Request]:
         batch = [first] if first else []
@@ -128,38 +149,28 @@ class GroupCommitWriter:
                 request.future.set_exception(error)
 
     async def _commit(self, batch: list[_Request]) -> list[list[WriteResult]]:
-        batch_id = f"gc_{uuid.uuid4().hex}"
-        by_tenant: dict[bytes, list[_Request]] = defaultdict(list)
-        for request in batch:
-            by_tenant[request.tenant_hk].append(request)
-        sent: list[tuple[list[_Request], psycopg.AsyncCursor[Any]]] = []
-        results: dict[int, list[WriteResult]] = {}
+        """One tenant's requests in one statement on an autocommit connection: raw.store_events sets the
+        tenant and inserts, and is the whole transaction, so a flush is one round trip (each round trip
+        waits for a turn of the busy event loop) and the ids come back only once committed."""
+        groups = [r.writes for r in batch]
         async with self._pool.connection() as conn:
-            # Pipeline mode: BEGIN, each tenant's statements and COMMIT leave in one round trip (five
-            # before, each a wake-up of the event loop); the answers are read once COMMIT has succeeded.
-            async with conn.pipeline(), conn.transaction():
-                for tenant_hk, requests in by_tenant.items():
-                    await conn.execute(query("set_tenant"), (tenant_hk,))
-                    sent.append((requests, await send_raw(conn, [r.writes for r in requests], batch_id)))
-            for requests, cursor in sent:
-                written = await raw_results(cursor, [r.writes for r in requests])
-                for request, result in zip(requests, written, strict=True):
-                    results[id(request)] = result
-        return [results[id(request)] for request in batch]
+            cursor = await send_raw(conn, batch[0].tenant_hk, groups, f"gc_{uuid.uuid4().hex}")
+            return await raw_results(cursor, groups)
 
 
 async def insert_raw(
-    conn: psycopg.AsyncConnection, groups: list[list[RawWrite]], batch_id: str
+    conn: psycopg.AsyncConnection, tenant_hk: bytes, groups: list[list[RawWrite]], batch_id: str
 ) -> list[list[WriteResult]]:
     """Insert the current tenant's events (grouped by request) in one statement, with the ingest audit rows;
     the first occurrence of an id wins and every later one, here or already stored, is a duplicate."""
-    return await raw_results(await send_raw(conn, groups, batch_id), groups)
+    return await raw_results(await send_raw(conn, tenant_hk, groups, batch_id), groups)
 
 
 async def send_raw(
-    conn: psycopg.AsyncConnection, groups: list[list[RawWrite]], batch_id: str
+    conn: psycopg.AsyncConnection, tenant_hk: bytes, groups: list[list[RawWrite]], batch_id: str
 ) -> psycopg.AsyncCursor[Any]:
-    """Send insert_raw's statement (first occurrence of each id only); its rows are the ids inserted."""
+    """Send insert_raw's statement (first occurrence of each id only); its rows are the ids inserted. It
+    sets the transaction's tenant to `tenant_hk`, as the set_tenant query does."""
     seen: set[str] = set()
     rows: list[RawWrite] = []
     for writes in groups:
@@ -170,6 +181,7 @@ async def send_raw(
     return await conn.execute(
         query("insert_raw_events"),
         {
+            "tenant_hk": tenant_hk,
             "event_ids": [w.event.event_id for w in rows],
             "client_ips": [w.client_ip for w in rows],
             "user_agents": [w.user_agent for w in rows],

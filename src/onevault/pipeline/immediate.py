@@ -112,7 +112,7 @@ class ImmediatePipeline:
     ) -> tuple[list[WriteResult], dict[str, dict[str, Any]] | None]:
         async with self._pool.connection() as conn, conn.transaction():
             await conn.execute(query("set_tenant"), (tenant_hk,))
-            written = await insert_raw(conn, [[w] for w in writes], f"now_{uuid.uuid4().hex}")
+            written = await insert_raw(conn, tenant_hk, [[w] for w in writes], f"now_{uuid.uuid4().hex}")
             try:
                 async with conn.transaction():  # a savepoint: the raw rows commit whatever happens below
                     return [w[0] for w in written], await _process(conn, writes, written)
