@@ -152,25 +152,16 @@ class GroupCommitWriter:
         """One tenant's requests in one statement on an autocommit connection: raw.store_events sets the
         tenant and inserts, and is the whole transaction, so a flush is one round trip (each round trip
         waits for a turn of the busy event loop) and the ids come back only once committed."""
-        groups = [r.writes for r in batch]
         async with self._pool.connection() as conn:
-            cursor = await send_raw(conn, batch[0].tenant_hk, groups, f"gc_{uuid.uuid4().hex}")
-            return await raw_results(cursor, groups)
+            return await insert_raw(conn, batch[0].tenant_hk, [r.writes for r in batch], f"gc_{uuid.uuid4().hex}")
 
 
 async def insert_raw(
     conn: psycopg.AsyncConnection, tenant_hk: bytes, groups: list[list[RawWrite]], batch_id: str
 ) -> list[list[WriteResult]]:
-    """Insert the current tenant's events (grouped by request) in one statement, with the ingest audit rows;
-    the first occurrence of an id wins and every later one, here or already stored, is a duplicate."""
-    return await raw_results(await send_raw(conn, tenant_hk, groups, batch_id), groups)
-
-
-async def send_raw(
-    conn: psycopg.AsyncConnection, tenant_hk: bytes, groups: list[list[RawWrite]], batch_id: str
-) -> psycopg.AsyncCursor[Any]:
-    """Send insert_raw's statement (first occurrence of each id only); its rows are the ids inserted. It
-    sets the transaction's tenant to `tenant_hk`, as the set_tenant query does."""
+    """Insert the tenant's events (grouped by request) in one statement, with the ingest audit rows; the
+    statement sets the transaction's tenant first, as the set_tenant query does. The first occurrence of
+    an id wins and every later one, here or already stored, is a duplicate."""
     seen: set[str] = set()
     rows: list[RawWrite] = []
     for writes in groups:
@@ -178,7 +169,7 @@ async def send_raw(
             if write.event.event_id not in seen:
                 seen.add(write.event.event_id)
                 rows.append(write)
-    return await conn.execute(
+    cursor = await conn.execute(
         query("insert_raw_events"),
         {
             "tenant_hk": tenant_hk,
@@ -189,10 +180,6 @@ async def send_raw(
             "batch_id": batch_id,
         },
     )
-
-
-async def raw_results(cursor: psycopg.AsyncCursor[Any], groups: list[list[RawWrite]]) -> list[list[WriteResult]]:
-    """Each write's result, in the order of `groups`, from the ids send_raw's statement inserted."""
     inserted = {row[0] for row in await cursor.fetchall()}
     out: list[list[WriteResult]] = []
     for writes in groups:

@@ -111,7 +111,7 @@ class ImmediatePipeline:
         self, tenant_hk: bytes, writes: list[RawWrite]
     ) -> tuple[list[WriteResult], dict[str, dict[str, Any]] | None]:
         async with self._pool.connection() as conn, conn.transaction():
-            await conn.execute(query("set_tenant"), (tenant_hk,))
+            # insert_raw's statement sets the transaction's tenant for the statements after it too.
             written = await insert_raw(conn, tenant_hk, [[w] for w in writes], f"now_{uuid.uuid4().hex}")
             try:
                 async with conn.transaction():  # a savepoint: the raw rows commit whatever happens below
