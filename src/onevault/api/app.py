@@ -13,7 +13,7 @@ from onevault.api.audit import AuditLog
 from onevault.api.context import RequestContext
 from onevault.api.cors import PreflightCors
 from onevault.api.errors import install_error_handlers
-from onevault.api.fastpath import OneVaultApp, ingest_endpoint
+from onevault.api.fastpath import OneVaultApp
 from onevault.api.openapi import install_openapi
 from onevault.api.ratelimit import RateLimits
 from onevault.api.routes import health, segment, track, tracker
@@ -90,7 +90,7 @@ def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = T
     app.add_middleware(PreflightCors)
     app.add_middleware(SecurityHeaders)
     if fast_ingest:
-        app.ingest_front = SecurityHeaders(PreflightCors(RequestContext(ingest_endpoint, audit=audit)))
+        app.install_ingest_front()
     app.include_router(health.router)
     app.include_router(track.router)
     app.include_router(tracker.router)

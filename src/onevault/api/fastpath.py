@@ -3,9 +3,9 @@
 Under load the API process is CPU-bound. A py-spy profile put FastAPI's route matching, dependency
 solving and exception-middleware plumbing at about a third of each ingest request, and what FastAPI and
 Starlette do before the first user middleware (the native OpenTelemetry check, the error and body-limit
-middlewares) at another 8%. So `OneVaultApp` hands these two paths to a chain of its own: the package's
-middlewares in the same order as on the FastAPI stack (security headers, CORS, the request context that
-audits and adds rate-limit headers), then `ingest_endpoint`, which calls the very functions the FastAPI
+middlewares) at another 8%. So `OneVaultApp` hands these two paths to a chain of its own: the app's own
+middlewares, built from the same list as the FastAPI stack (security headers, CORS, the request context
+that audits and adds rate-limit headers), then `ingest_endpoint`, which calls the very functions the FastAPI
 routes call: `authenticate_ingest`, then the endpoint. Errors are answered by the app's own exception
 handlers, so the answers are the same bytes either way (tests/api/test_fastpath.py). The FastAPI routes
 stay registered: they document the endpoints (OpenAPI) and serve them when the front is not installed.
@@ -43,6 +43,14 @@ class OneVaultApp(FastAPI):
             await front(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    def install_ingest_front(self) -> None:
+        """Set `ingest_front` to `ingest_endpoint` inside the middlewares added so far, wrapped as Starlette
+        wraps its router, so the two stacks cannot drift apart."""
+        front: ASGIApp = ingest_endpoint
+        for cls, args, kwargs in reversed(self.user_middleware):
+            front = cls(front, *args, **kwargs)
+        self.ingest_front = front
 
 
 class IndexedHeaders(Headers):

@@ -93,13 +93,16 @@ class RateLimits:
     def check_ip(self, address: str) -> None:
         """Count a hit for the address. Its headers are only sent when it refuses (the tenant's limit is the
         one a client sees)."""
-        self._check(self._ip, address, "client address", "ip")
+        self._count(self._ip, address, "client address", "ip")
 
     def check_tenant(self, customer_id: str) -> dict[str, str]:
-        return self._check(self._tenant, customer_id, "tenant", "tenant")
+        """Count a hit for the tenant; the headers of its tightest limit."""
+        tightest = self._count(self._tenant, customer_id, "tenant", "tenant")
+        return _headers(*tightest) if tightest else {}
 
-    def _check(self, limits: list[_Limit], key: str, what: str, scope: str) -> dict[str, str]:
-        """Count one hit against every limit; the headers of the tightest, or RateLimited when one is spent."""
+    def _count(self, limits: list[_Limit], key: str, what: str, scope: str) -> tuple[_Limit, int, float] | None:
+        """Count one hit against every limit: the tightest (limit, remaining, reset), or RateLimited when one
+        is spent."""
         tightest: tuple[_Limit, int, float] | None = None
         now = time.time()
         for limit in limits:
@@ -113,7 +116,7 @@ class RateLimits:
                 )
             if tightest is None or remaining < tightest[1]:
                 tightest = (limit, remaining, reset)
-        return _headers(*tightest) if tightest else {}
+        return tightest
 
 
 def _headers(limit: _Limit, remaining: int, reset: float) -> dict[str, str]:
