@@ -1,3 +1,7 @@
+-- name: role_lock
+-- Queues the processes of one database that assert the roles at start (see db/roles.py).
+SELECT pg_advisory_xact_lock(hashtext('onevault.roles'));
+
 -- name: create_app_role_if_missing
 DO $$
 BEGIN
