@@ -4,12 +4,17 @@ event a worker holds is reported once that worker has committed it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
 import httpx
+import psycopg
 
 from onevault.db.queries import query
 from onevault.db.tenancy import tenant_transaction
+from onevault.ingest.contract import parse_event
+from onevault.ingest.writer import RawWrite, raw_params
+from onevault.pipeline.runner import agent_params
 from tests.conftest import Database, RunningService
 from tests.pipeline.dataset import generate, load_raw
 
@@ -116,3 +121,32 @@ def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
     assert stored == [("evt_imm_1", "PENDING")] and staged == (0,)  # the run's part rolled back, the row did not
     again = client.post("/api/v1/track", json=event(1), headers={**acme.headers, **UA}).json()
     assert again["duplicate"] is True  # a retry is still stored once
+
+
+def run_in_one_statement(database: Database, tenant_hk: bytes, numbers: list[int]) -> list[tuple[object, ...]]:
+    writes = [
+        RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", UA["User-Agent"]) for i in numbers
+    ]
+    params = raw_params(tenant_hk, [[w] for w in writes], "now_test")
+    params.update(agent_params(w.user_agent for w in writes if w.user_agent))
+    with psycopg.connect(database.app_url, autocommit=True) as conn:
+        return [tuple(row) for row in conn.execute(query("track_events_now"), params)]
+
+
+def test_a_run_is_one_statement_that_answers_each_id_once(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    [(first_id, stored, outcome, failure)] = run_in_one_statement(database, acme, [1])
+    assert (first_id, stored, failure) == ("evt_imm_1", True, None)
+    assert outcome["business_processed"] is True and outcome["validation_status"] == "VALID"
+    again = run_in_one_statement(database, acme, [2, 1, 2])  # a new id twice, and one stored before
+    assert [(row[0], row[1], row[3]) for row in again] == [("evt_imm_2", True, None), ("evt_imm_1", False, None)]
+    assert all(row[2]["business_processed"] is True for row in again)
+    with database.admin() as conn:
+        conn.execute(FAIL_PIPELINE)
+    [(third_id, stored, outcome, failure)] = run_in_one_statement(database, acme, [3])
+    assert (third_id, stored, outcome, failure) == ("evt_imm_3", True, None, "simulated pipeline failure")
+    with database.admin() as conn:
+        raw = conn.execute("SELECT event_id, processing_status FROM raw.site_tracking_events ORDER BY 1").fetchall()
+        staged = conn.execute("SELECT count(*) FROM staging.site_events").fetchone()
+    assert raw == [("evt_imm_1", "PROCESSED"), ("evt_imm_2", "PROCESSED"), ("evt_imm_3", "PENDING")]
+    assert staged == (2,)  # the failed run's pipeline part rolled back, its raw row did not

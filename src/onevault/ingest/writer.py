@@ -162,6 +162,12 @@ async def insert_raw(
     """Insert the tenant's events (grouped by request) in one statement, with the ingest audit rows; the
     statement sets the transaction's tenant first, as the set_tenant query does. The first occurrence of
     an id wins and every later one, here or already stored, is a duplicate."""
+    cursor = await conn.execute(query("insert_raw_events"), raw_params(tenant_hk, groups, batch_id))
+    return answers(groups, {row[0] for row in await cursor.fetchall()})
+
+
+def raw_params(tenant_hk: bytes, groups: list[list[RawWrite]], batch_id: str) -> dict[str, Any]:
+    """The parameters of `raw.store_events` for these events, each id once (its first occurrence)."""
     seen: set[str] = set()
     rows: list[RawWrite] = []
     for writes in groups:
@@ -169,24 +175,24 @@ async def insert_raw(
             if write.event.event_id not in seen:
                 seen.add(write.event.event_id)
                 rows.append(write)
-    cursor = await conn.execute(
-        query("insert_raw_events"),
-        {
-            "tenant_hk": tenant_hk,
-            "event_ids": [w.event.event_id for w in rows],
-            "client_ips": [w.client_ip for w in rows],
-            "user_agents": [w.user_agent for w in rows],
-            "payloads": [w.event.payload_json for w in rows],
-            "batch_id": batch_id,
-        },
-    )
-    inserted = {row[0] for row in await cursor.fetchall()}
+    return {
+        "tenant_hk": tenant_hk,
+        "event_ids": [w.event.event_id for w in rows],
+        "client_ips": [w.client_ip for w in rows],
+        "user_agents": [w.user_agent for w in rows],
+        "payloads": [w.event.payload_json for w in rows],
+        "batch_id": batch_id,
+    }
+
+
+def answers(groups: list[list[RawWrite]], inserted: set[str]) -> list[list[WriteResult]]:
+    """Each write's answer, given the ids the statement inserted: a second copy of an id is a duplicate."""
     out: list[list[WriteResult]] = []
     for writes in groups:
-        answers = []
+        group = []
         for write in writes:
             first_time = write.event.event_id in inserted
-            inserted.discard(write.event.event_id)  # a second copy in the same batch is a duplicate
-            answers.append(WriteResult(write.event.event_id, duplicate=not first_time))
-        out.append(answers)
+            inserted.discard(write.event.event_id)
+            group.append(WriteResult(write.event.event_id, duplicate=not first_time))
+        out.append(group)
     return out

@@ -3,14 +3,16 @@ concurrent requests.
 
 While one run for a tenant is in the database, the requests that arrive meanwhile gather, and the next
 run takes them all in one transaction: their raw rows in one INSERT, then one call of
-`staging.process_events_now`. One run per tenant at a time in a process: a second one beside it could
+`staging.process_events_now` for them all. One run per tenant at a time in a process: a second one beside it could
 not see the first one's uncommitted raw rows, so could not wait for them to derive sessions in order.
 Sixteen clients cost a few runs instead of sixteen runs queued behind one another, and a request needs
 one commit, not two.
 
-The raw rows commit even when the pipeline part fails (it runs in a savepoint): such a request is
-answered as stored and queued, and the worker takes the event later. A request whose raw row did not
-commit gets an error, never a 2xx.
+A run is one statement, `staging.track_events_now`, on its own in autocommit mode: the store, the parsed
+agents and the pipeline in one transaction and one round trip. The raw rows commit even when the
+pipeline part fails (it runs in a block of its own, as a savepoint): such a request is answered as stored
+and queued, and the worker takes the event later. A request whose raw row did not commit gets an error,
+never a 2xx.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from onevault.db.errors import translate
 from onevault.db.queries import query
-from onevault.ingest.writer import RawWrite, WriteResult, insert_raw
+from onevault.ingest.writer import RawWrite, WriteResult, answers, raw_params
 from onevault.pipeline.runner import agent_params
 
 log = logging.getLogger(__name__)
@@ -110,26 +114,28 @@ class ImmediatePipeline:
     async def _store_and_process(
         self, tenant_hk: bytes, writes: list[RawWrite]
     ) -> tuple[list[WriteResult], dict[str, dict[str, Any]] | None]:
-        async with self._pool.connection() as conn, conn.transaction():
-            # insert_raw's statement sets the transaction's tenant for the statements after it too.
-            written = await insert_raw(conn, tenant_hk, [[w] for w in writes], f"now_{uuid.uuid4().hex}")
+        groups = [[w] for w in writes]
+        params = raw_params(tenant_hk, groups, f"now_{uuid.uuid4().hex}")
+        params.update(_agent_params(w.user_agent for w in writes))
+        async with self._pool.connection() as conn:
+            # One statement on its own is the whole transaction: one round trip for the run (migration 0016).
+            await conn.set_autocommit(True)
             try:
-                async with conn.transaction():  # a savepoint: the raw rows commit whatever happens below
-                    return [w[0] for w in written], await _process(conn, writes, written)
-            except psycopg.Error as exc:
-                if isinstance(exc, psycopg.OperationalError):
-                    raise  # the connection is gone: nothing was committed
-                log.warning("pipeline run of %d events failed, left to the worker: %s", len(writes), exc)
-                return [w[0] for w in written], None
+                rows = await (await conn.execute(query("track_events_now"), params)).fetchall()
+            finally:
+                if conn.info.transaction_status == pq.TransactionStatus.IDLE:  # a broken one is discarded
+                    await conn.set_autocommit(False)
+        written = [w[0] for w in answers(groups, {event_id for event_id, stored, _, _ in rows if stored})]
+        failure = next((f for _, _, _, f in rows if f is not None), None)
+        if failure is not None:
+            log.warning("pipeline run of %d events failed, left to the worker: %s", len(writes), failure)
+            return written, None
+        return written, {event_id: outcome for event_id, _, outcome, _ in rows}
 
 
-async def _process(
-    conn: psycopg.AsyncConnection, writes: list[RawWrite], written: list[list[WriteResult]]
-) -> dict[str, dict[str, Any]]:
-    agents = [w.user_agent for w in writes if w.user_agent]
-    if agents:
-        await conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
-    await conn.execute(query("reuse_generic_plans"))
-    ids = list(dict.fromkeys(w[0].event_id for w in written))  # an id sent twice runs once
-    cursor = await conn.execute(query("process_events_now"), (ids,))
-    return dict(await cursor.fetchall())
+def _agent_params(agents: Iterable[str | None]) -> dict[str, Any]:
+    """The parsed agents' arrays; NULL arrays (no rows) when there are none, which binary dumps refuse."""
+    params = agent_params(a for a in agents if a)
+    if not params["uas"]:
+        params.update({name: None for name, value in params.items() if isinstance(value, list)})
+    return params

@@ -50,11 +50,14 @@ SELECT total_processed, raw_to_staging_count, staging_to_business_count, total_s
        total_error_count, processing_summary
   FROM staging.process_complete_pipeline(%s);
 
--- name: reuse_generic_plans
--- POST /track's runs are a few events each: planning the batch statements anew for every run (the
--- planner's default while custom plans look cheaper) cost as much as running them. Generic plans are
--- built once per connection and fit small batches.
-SET LOCAL plan_cache_mode = force_generic_plan;
+-- name: track_events_now
+-- POST /track's shared run, store and pipeline, in one statement (migration 0016); arrays in binary, as
+-- in insert_raw_events.
+SELECT event_id, stored, outcome, failure
+  FROM staging.track_events_now(%(tenant_hk)s, %(event_ids)b::text[], %(client_ips)b::inet[],
+                                %(user_agents)b::text[], %(payloads)b::text[], %(batch_id)s, %(uas)b::text[],
+                                %(devices)b::text[], %(browsers)b::text[], %(browser_versions)b::text[],
+                                %(oss)b::text[], %(os_versions)b::text[], %(bots)b::boolean[], %(parsed_by)s);
 
 -- name: process_events_now
 SELECT given_event_id, outcome FROM staging.process_events_now(%s::text[]);
