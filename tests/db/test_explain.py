@@ -167,6 +167,45 @@ def test_business_loads_probe_by_index(
     assert_indexed(plan(conn, sql, params), uses=[index] if index else [], never_scans=[table])
 
 
+def test_session_details_probe_each_touched_session_in_the_generic_plan_too(cluster: Cluster) -> None:
+    """POST /track runs with force_generic_plan, and a young tenant's statistics are older than its rows.
+    There the generic plan of a join to the touched sessions read every valid staged event of the tenant
+    through the session index, by tenant alone (migration 0017): each touched session must be a probe."""
+    db = new_database(cluster)
+    try:
+        with db.admin() as conn:
+            tenant = create_tenant(conn, "Young", "young")
+            conn.execute("ALTER TABLE staging.site_events SET (autovacuum_enabled = false)")
+        with db.app() as conn:
+            load_raw(conn, tenant.tenant_hk, generate(5, 2, 5, seed=8).events)
+            drain_once(conn, BATCH, [tenant.tenant_hk])
+        with db.admin() as conn:
+            conn.execute("ANALYZE staging.site_events")  # statistics of a tenant with 50 events
+        with db.app() as conn:
+            load_raw(conn, tenant.tenant_hk, generate(300, 3, 5, seed=9, first_visitor=5).events)
+            for _ in range(3):
+                drain_once(conn, BATCH, [tenant.tenant_hk])
+            load_raw(conn, tenant.tenant_hk, generate(2, 1, 2, seed=10, first_visitor=305).events)
+        young = Big(db, tenant.tenant_hk, "young")
+        with db.app() as conn, conn.transaction(force_rollback=True):
+            conn.execute(query("set_tenant"), (tenant.tenant_hk,))
+            ids, _ = conn.execute("SELECT * FROM staging.claim_raw_batch(%s)", (BATCH,)).fetchone() or (None, None)
+            assert ids and len(ids) == 4, ids
+            conn.execute("SELECT staging.prepare_batch(%s, 'PENDING')", (ids,))
+            conn.execute("SELECT staging.derive_sessions(%s)", (young.tenant_id,))
+            conn.execute("SELECT staging.write_staged_rows(true)")
+            sql = statement(
+                "staging.load_batch_session_details", "INSERT INTO business.site_session_details_s", "FROM h.hd", young
+            )
+            conn.execute("PREPARE session_details(timestamptz) AS " + sql.replace("%(dts)s", "$1"))
+            conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+            text = plan(conn, "EXECUTE session_details(now())")
+    finally:
+        drop_database(cluster, db)
+    probes = [line for line in text.splitlines() if "Index Cond" in line and "session_key = t.session_key" in line]
+    assert probes, f"the touched sessions are not index probes:\n{text}"
+
+
 @pytest.mark.parametrize(
     ("name", "params"),
     [

@@ -578,12 +578,18 @@ BEGIN
     WITH touched AS MATERIALIZED (
         SELECT DISTINCT session_key, session_hk FROM pipeline_batch_v2 WHERE validation_status <> 'INVALID'
     ), ev AS MATERIALIZED (
-        SELECT t.session_hk, s.raw_event_id, s.event_time, s.event_type, s.page_key, s.referrer_url,
-               s.referrer_host, s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term, s.utm_content,
-               s.device_type, s.browser_name, s.os_name, s.session_source
+        -- Each touched session's events by an index probe; OFFSET 0 keeps the subquery from being
+        -- flattened into a join (see migration 0017).
+        SELECT t.session_hk, s.*
           FROM touched t
-          JOIN staging.site_events s ON s.tenant_hk = util.current_tenant_hk() AND s.session_key = t.session_key
-         WHERE s.validation_status <> 'INVALID'
+         CROSS JOIN LATERAL (
+               SELECT s.raw_event_id, s.event_time, s.event_type, s.page_key, s.referrer_url, s.referrer_host,
+                      s.utm_source, s.utm_medium, s.utm_campaign, s.utm_term, s.utm_content, s.device_type,
+                      s.browser_name, s.os_name, s.session_source
+                 FROM staging.site_events s
+                WHERE s.tenant_hk = util.current_tenant_hk() AND s.session_key = t.session_key
+                  AND s.validation_status <> 'INVALID'
+               OFFSET 0) s
     ), agg AS (
         SELECT session_hk, min(event_time) AS session_start, max(event_time) AS session_end,
                count(*) FILTER (WHERE event_type = 'page_view')::integer AS page_views,
