@@ -26,13 +26,14 @@ def test_processes_starting_together_all_assert_the_app_role(cluster: Cluster, d
     other = new_database(cluster)
     try:
         urls = [database.admin_url] * 3 + [other.admin_url] * 3
-        start = threading.Barrier(len(urls))
+        start = threading.Barrier(len(urls), timeout=60)
         errors: list[BaseException] = []
         threads = [threading.Thread(target=_assert_role_repeatedly, args=(url, 30, start, errors)) for url in urls]
         for t in threads:
             t.start()
         for t in threads:
-            t.join()
+            t.join(timeout=120)
+        assert not any(t.is_alive() for t in threads)
     finally:
         drop_database(cluster, other)
     assert errors == []

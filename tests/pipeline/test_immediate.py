@@ -9,11 +9,15 @@ import threading
 
 import httpx
 import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
 
 from onevault.db.queries import query
 from onevault.db.tenancy import tenant_transaction
-from onevault.ingest.contract import parse_event
-from onevault.ingest.writer import RawWrite, raw_params
+from onevault.errors import OneVaultError
+from onevault.ingest.contract import Event, parse_event
+from onevault.ingest.writer import RawWrite
+from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.pipeline.runner import agent_params
 from tests.conftest import Database, RunningService
 from tests.pipeline.dataset import generate, load_raw
@@ -124,11 +128,19 @@ def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
 
 
 def run_in_one_statement(database: Database, tenant_hk: bytes, numbers: list[int]) -> list[tuple[object, ...]]:
+    # Built by hand, every id as often as it is given: the statement itself must run a repeated id once.
     writes = [
         RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", UA["User-Agent"]) for i in numbers
     ]
-    params = raw_params(tenant_hk, [[w] for w in writes], "now_test")
-    params.update(agent_params(w.user_agent for w in writes if w.user_agent))
+    params = {
+        "tenant_hk": tenant_hk,
+        "event_ids": [w.event.event_id for w in writes],
+        "client_ips": [w.client_ip for w in writes],
+        "user_agents": [w.user_agent for w in writes],
+        "payloads": [w.event.payload_json for w in writes],
+        "batch_id": "now_test",
+        **agent_params(w.user_agent for w in writes if w.user_agent),
+    }
     with psycopg.connect(database.app_url, autocommit=True) as conn:
         return [tuple(row) for row in conn.execute(query("track_events_now"), params)]
 
@@ -150,3 +162,28 @@ def test_a_run_is_one_statement_that_answers_each_id_once(database: Database, ma
         staged = conn.execute("SELECT count(*) FROM staging.site_events").fetchone()
     assert raw == [("evt_imm_1", "PROCESSED"), ("evt_imm_2", "PROCESSED"), ("evt_imm_3", "PENDING")]
     assert staged == (2,)  # the failed run's pipeline part rolled back, its raw row did not
+
+
+async def run_and_fail(database: Database, tenant_hk: bytes) -> tuple[bool, bool]:
+    """A run that succeeds (with no user agent at all), then one whose store fails, on a pool of one
+    connection; whether that connection was back out of autocommit after each."""
+    modes = []
+    async with AsyncConnectionPool(database.app_url, min_size=1, max_size=1, open=False) as pool:
+        pipeline = ImmediatePipeline(pool)
+        done = await pipeline.process(
+            tenant_hk, RawWrite(parse_event(json.dumps(event(1)).encode(), 65536), None, None)
+        )
+        assert done.outcome is not None and done.outcome["business_processed"] is True
+        async with pool.connection() as conn:
+            modes.append(conn.autocommit)
+        broken = Event("not an event id", True, json.dumps(event(2)))  # refused by the raw table's CHECK
+        with pytest.raises(OneVaultError):
+            await pipeline.process(tenant_hk, RawWrite(broken, None, None))
+        async with pool.connection() as conn:
+            modes.append(conn.autocommit)
+    return modes[0], modes[1]
+
+
+def test_a_run_hands_its_connection_back_out_of_autocommit(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    assert asyncio.run(run_and_fail(database, acme)) == (False, False)

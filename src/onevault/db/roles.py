@@ -38,7 +38,8 @@ def ensure_app_role(admin: psycopg.Connection, password: str) -> None:
 
 
 def _is_collision(exc: psycopg.Error) -> bool:
-    return isinstance(exc, errors.UniqueViolation) or "concurrently updated" in str(exc)
+    # "tuple concurrently updated" is an internal error (XX000); its message is in the server's language.
+    return isinstance(exc, errors.UniqueViolation) or exc.sqlstate == "XX000"
 
 
 def app_conninfo(admin_url: str, password: str) -> str:

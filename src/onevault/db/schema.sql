@@ -1368,6 +1368,7 @@ BEGIN
     v_ids := ARRAY(SELECT i.id FROM unnest(p_event_ids) WITH ORDINALITY AS i(id, n)
                     GROUP BY i.id ORDER BY min(i.n));  -- an id sent twice runs once
     BEGIN
+        -- As the insert_parsed_user_agents query (db/sql/pipeline.sql) inserts them for the worker.
         INSERT INTO staging.user_agent_parsed
                (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name,
                 os_version, is_bot, parsed_by)

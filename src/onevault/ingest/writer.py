@@ -187,6 +187,7 @@ def raw_params(tenant_hk: bytes, groups: list[list[RawWrite]], batch_id: str) ->
 
 def answers(groups: list[list[RawWrite]], inserted: set[str]) -> list[list[WriteResult]]:
     """Each write's answer, given the ids the statement inserted: a second copy of an id is a duplicate."""
+    inserted = set(inserted)  # emptied as ids are answered: the caller's set is left alone
     out: list[list[WriteResult]] = []
     for writes in groups:
         group = []

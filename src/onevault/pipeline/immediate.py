@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,11 +115,11 @@ class ImmediatePipeline:
     ) -> tuple[list[WriteResult], dict[str, dict[str, Any]] | None]:
         groups = [[w] for w in writes]
         params = raw_params(tenant_hk, groups, f"now_{uuid.uuid4().hex}")
-        params.update(_agent_params(w.user_agent for w in writes))
+        params.update(agent_params(w.user_agent for w in writes if w.user_agent))
         async with self._pool.connection() as conn:
             # One statement on its own is the whole transaction: one round trip for the run (migration 0016).
-            await conn.set_autocommit(True)
             try:
+                await conn.set_autocommit(True)
                 rows = await (await conn.execute(query("track_events_now"), params)).fetchall()
             finally:
                 if conn.info.transaction_status == pq.TransactionStatus.IDLE:  # a broken one is discarded
@@ -131,11 +130,3 @@ class ImmediatePipeline:
             log.warning("pipeline run of %d events failed, left to the worker: %s", len(writes), failure)
             return written, None
         return written, {event_id: outcome for event_id, _, outcome, _ in rows}
-
-
-def _agent_params(agents: Iterable[str | None]) -> dict[str, Any]:
-    """The parsed agents' arrays; NULL arrays (no rows) when there are none, which binary dumps refuse."""
-    params = agent_params(a for a in agents if a)
-    if not params["uas"]:
-        params.update({name: None for name, value in params.items() if isinstance(value, list)})
-    return params

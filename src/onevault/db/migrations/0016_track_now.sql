@@ -4,10 +4,12 @@
 -- while the clients of the next run waited. staging.track_events_now is the same run as one statement;
 -- called on its own in autocommit mode it is the whole transaction.
 --
--- The raw rows commit whatever happens to the pipeline part: it runs in a block with an exception
+-- The raw rows commit whatever error the pipeline part raises: it runs in a block with an exception
 -- handler (a subtransaction, as the savepoint was). When it fails, each event's outcome is NULL and
--- `failure` says why; the worker takes the events later. One row per distinct given id, in the order
--- given: `stored` is whether this statement inserted it (false: it was already there).
+-- `failure` says why; the worker takes the events later. A cancel or a statement timeout is not such an
+-- error: it ends the whole statement, raw rows included, and the callers get a 5xx (as before).
+-- One row per distinct given id, in the order given: `stored` is whether this statement inserted it
+-- (false: it was already there).
 CREATE FUNCTION staging.track_events_now(
     p_tenant_hk bytea, p_event_ids text[], p_client_ips inet[], p_user_agents text[], p_payloads text[],
     p_batch_id text, p_agents text[], p_devices text[], p_browsers text[], p_browser_versions text[],
@@ -26,6 +28,7 @@ BEGIN
     v_ids := ARRAY(SELECT i.id FROM unnest(p_event_ids) WITH ORDINALITY AS i(id, n)
                     GROUP BY i.id ORDER BY min(i.n));  -- an id sent twice runs once
     BEGIN
+        -- As the insert_parsed_user_agents query (db/sql/pipeline.sql) inserts them for the worker.
         INSERT INTO staging.user_agent_parsed
                (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name,
                 os_version, is_bot, parsed_by)

@@ -35,6 +35,7 @@ SELECT valid_count, suspicious_count, invalid_count, loaded_count, error_count
 SELECT processed_count, success_count, error_count FROM staging.process_staging_to_business(%s);
 
 -- name: insert_parsed_user_agents
+-- (staging.track_events_now, migration 0016, inserts POST /track's agents the same way.)
 INSERT INTO staging.user_agent_parsed
        (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name, os_version, is_bot,
         parsed_by)
