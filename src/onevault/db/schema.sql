@@ -416,7 +416,7 @@ BEGIN
              LIMIT greatest(p_batch_size, 0)
                FOR UPDATE SKIP LOCKED);
         load_dts := clock_timestamp();
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM pg_advisory_unlock(v_key);
         RAISE;
     END;
@@ -1068,7 +1068,7 @@ BEGIN
                      LIMIT greatest(1000, cardinality(p_event_ids))
                        FOR UPDATE SKIP LOCKED) c
                  ORDER BY c.raw_event_id);
-        EXCEPTION WHEN OTHERS THEN
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
             PERFORM pg_advisory_unlock(v_key);
             RAISE;
         END;
