@@ -18,7 +18,7 @@ from onevault.api.routes import track
 from onevault.runtime import Runtime
 from tests.conftest import Database, RunningService
 
-ASYNC, BATCH = "/api/v1/track/async", "/api/v1/track/batch"
+ASYNC, BATCH, SYNC = "/api/v1/track/async", "/api/v1/track/batch", "/api/v1/track"
 VARYING = {"date", "x-ratelimit-reset", "x-ratelimit-remaining", "content-length", "location"}  # location: the port
 
 
@@ -27,7 +27,7 @@ def event(event_id: str, **extra: object) -> dict[str, object]:
 
 
 def requests(tenant: str, headers: dict[str, str], site_key: str) -> list[tuple[str, str, dict[str, object]]]:
-    """(method, path, httpx keyword arguments) of every kind of answer the two endpoints give."""
+    """(method, path, httpx keyword arguments) of every kind of answer the three endpoints give."""
     other = {**headers, "X-Customer-ID": "someone-else"}
     evil = {"Origin": "https://evil.test"}
     return [
@@ -49,6 +49,10 @@ def requests(tenant: str, headers: dict[str, str], site_key: str) -> list[tuple[
         ),
         ("POST", BATCH, {"json": {"events": []}, "headers": headers}),
         ("POST", BATCH, {"json": {"events": [event(f"evt_fp_b{n}") for n in range(501)]}, "headers": headers}),
+        ("POST", SYNC, {"json": event("evt_fp_11"), "headers": headers}),
+        ("POST", SYNC, {"json": event("evt_fp_11"), "headers": headers}),  # duplicate, already processed
+        ("POST", SYNC, {"json": event("evt_fp_12", event_type="x" * 101), "headers": headers}),
+        ("POST", SYNC, {"json": event("evt_fp_13"), "params": {"site_key": site_key}}),  # no site keys here
         ("GET", ASYNC, {"headers": headers}),
         ("POST", ASYNC + "/", {"json": event("evt_fp_10"), "headers": headers}),
     ]
@@ -92,16 +96,17 @@ def test_fast_path_answers_and_stores_as_fastapi_does(
         with RunningService(runtime, fast_ingest=fast) as service:
             got = answers(service, who.tenant.customer_id, who.headers, key)
         results[fast] = (got, stored(database, who.tenant.customer_id))
-        assert len(served) == 10  # the authenticated ones, all while fast; none added while routed
+        assert len(served) == 13  # the authenticated ones, all while fast; none added while routed
     fast_answers, fast_rows = results[True]
     routed_answers, routed_rows = results[False]
     for mine, theirs in zip(fast_answers, routed_answers, strict=True):
         mine_body = mine[3].replace(b"fp-fast", b"fp-routed")
         assert (mine[:3], mine_body, mine[4]) == (theirs[:3], theirs[3], theirs[4]), mine[:3]
     statuses = [s for _, _, s, _, _ in fast_answers]
-    assert statuses == [202, 202, 422, 422, 400, 413, 401, 401, 403, 202, 403, 202, 422, 422, 405, 307]
+    assert statuses[:14] == [202, 202, 422, 422, 400, 413, 401, 401, 403, 202, 403, 202, 422, 422]
+    assert statuses[14:] == [200, 200, 422, 401, 405, 307]
     assert fast_rows == routed_rows
-    assert [r[0] for r in fast_rows] == ["evt_fp_1", "evt_fp_7", "evt_fp_9"]
+    assert [r[0] for r in fast_rows] == ["evt_fp_1", "evt_fp_7", "evt_fp_9", "evt_fp_11"]
 
 
 @pytest.mark.parametrize("fast", [True, False])

@@ -1,15 +1,16 @@
-"""The two hot ingestion endpoints, `POST /api/v1/track/async` and `/batch`, dispatched ahead of FastAPI.
+"""The three hot ingestion endpoints, `POST /api/v1/track/async`, `/batch` and `/track` itself, dispatched
+ahead of FastAPI.
 
 Under load the API process is CPU-bound. A py-spy profile put FastAPI's route matching, dependency
 solving and exception-middleware plumbing at about a third of each ingest request, and what FastAPI and
 Starlette do before the first user middleware (the native OpenTelemetry check, the error and body-limit
-middlewares) at another 8%. So `OneVaultApp` hands these two paths to a chain of its own: the app's own
+middlewares) at another 8%. So `OneVaultApp` hands these paths to a chain of its own: the app's own
 middlewares, built from the same list as the FastAPI stack (security headers, CORS, the request context
 that audits and adds rate-limit headers), then `ingest_endpoint`, which calls the very functions the FastAPI
-routes call: `authenticate_ingest`, then the endpoint. Errors are answered by the app's own exception
+routes call: the route's authentication dependency, then the endpoint. Errors are answered by the app's own exception
 handlers, so the answers are the same bytes either way (tests/api/test_fastpath.py). The FastAPI routes
 stay registered: they document the endpoints (OpenAPI) and serve them when the front is not installed.
-FastAPI's native telemetry does not see these two paths; every other request it does.
+FastAPI's native telemetry does not see these paths; every other request it does.
 """
 
 from __future__ import annotations
@@ -23,12 +24,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from onevault.api.auth import Caller, authenticate_ingest
+from onevault.api.auth import Caller, authenticate, authenticate_ingest
 from onevault.api.errors import handle_error
-from onevault.api.routes.track import TRACK_PREFIX, track_async, track_batch
+from onevault.api.routes.track import TRACK_PREFIX, track, track_async, track_batch
 
 Endpoint = Callable[[Request, Caller], Awaitable[Response]]
-ENDPOINTS: dict[str, Endpoint] = {f"{TRACK_PREFIX}/async": track_async, f"{TRACK_PREFIX}/batch": track_batch}
+ENDPOINTS: dict[str, Endpoint] = {
+    f"{TRACK_PREFIX}/async": track_async,
+    f"{TRACK_PREFIX}/batch": track_batch,
+    TRACK_PREFIX: track,
+}
+# Each path's authentication, as its FastAPI route declares it: POST /track takes no site key.
+AUTHENTICATE: dict[str, Callable[[Request], Awaitable[Caller]]] = {
+    f"{TRACK_PREFIX}/async": authenticate_ingest,
+    f"{TRACK_PREFIX}/batch": authenticate_ingest,
+    TRACK_PREFIX: authenticate,
+}
 
 
 class OneVaultApp(FastAPI):
@@ -84,7 +95,8 @@ class IngestRequest(Request):
 async def ingest_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     request = IngestRequest(scope, receive)
     try:
-        response = await ENDPOINTS[scope["path"]](request, await authenticate_ingest(request))
+        path = scope["path"]
+        response = await ENDPOINTS[path](request, await AUTHENTICATE[path](request))
     except Exception as exc:  # answered as the app's handlers answer it (and logged there)
         response = await handle_error(request, exc)
     await response(scope, receive, send)
