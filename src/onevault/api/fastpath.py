@@ -16,7 +16,7 @@ FastAPI's native telemetry does not see these paths; every other request it does
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast, get_type_hints
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers
@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from onevault.api.auth import Caller, authenticate, authenticate_ingest
+from onevault.api.auth import Caller
 from onevault.api.errors import handle_error
 from onevault.api.routes.track import TRACK_PREFIX, track, track_async, track_batch
 
@@ -34,12 +34,17 @@ ENDPOINTS: dict[str, Endpoint] = {
     f"{TRACK_PREFIX}/batch": track_batch,
     TRACK_PREFIX: track,
 }
-# Each path's authentication, as its FastAPI route declares it: POST /track takes no site key.
-AUTHENTICATE: dict[str, Callable[[Request], Awaitable[Caller]]] = {
-    f"{TRACK_PREFIX}/async": authenticate_ingest,
-    f"{TRACK_PREFIX}/batch": authenticate_ingest,
-    TRACK_PREFIX: authenticate,
-}
+Authenticate = Callable[[Request], Awaitable[Caller]]
+
+
+def declared_authentication(endpoint: Endpoint) -> Authenticate:
+    """The dependency the endpoint's `caller` parameter declares for FastAPI (`Depends(...)`), so that the
+    front authenticates each path exactly as its route does (POST /track takes no site key)."""
+    caller = get_type_hints(endpoint, include_extras=True)["caller"]
+    return cast(Authenticate, caller.__metadata__[0].dependency)
+
+
+AUTHENTICATE: dict[str, Authenticate] = {path: declared_authentication(e) for path, e in ENDPOINTS.items()}
 
 
 class OneVaultApp(FastAPI):

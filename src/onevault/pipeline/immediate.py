@@ -2,17 +2,15 @@
 concurrent requests.
 
 While one run for a tenant is in the database, the requests that arrive meanwhile gather, and the next
-run takes them all in one transaction: their raw rows in one INSERT, then one call of
-`staging.process_events_now` for them all. One run per tenant at a time in a process: a second one beside it could
-not see the first one's uncommitted raw rows, so could not wait for them to derive sessions in order.
-Sixteen clients cost a few runs instead of sixteen runs queued behind one another, and a request needs
-one commit, not two.
+run takes them all in one statement, `staging.track_events_now`, on its own in autocommit mode: their raw
+rows, their parsed agents and one pipeline batch in one transaction and one round trip. One run per
+tenant at a time in a process: a second one beside it could not see the first one's uncommitted raw
+rows, so could not wait for them to derive sessions in order. Sixteen clients cost a few runs instead of
+sixteen runs queued behind one another.
 
-A run is one statement, `staging.track_events_now`, on its own in autocommit mode: the store, the parsed
-agents and the pipeline in one transaction and one round trip. The raw rows commit even when the
-pipeline part fails (it runs in a block of its own, as a savepoint): such a request is answered as stored
-and queued, and the worker takes the event later. A request whose raw row did not commit gets an error,
-never a 2xx.
+The raw rows commit even when the pipeline part fails (it runs in a block of its own, as a savepoint):
+such a request is answered as stored and queued, and the worker takes the event later. A request whose
+raw row did not commit gets an error, never a 2xx.
 """
 
 from __future__ import annotations
