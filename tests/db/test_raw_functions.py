@@ -101,3 +101,39 @@ def test_concurrent_claims_never_take_the_same_row(database: Database, make_tena
         assert conn.execute(
             "SELECT processing_status, min(attempts), max(attempts), count(*) FROM raw.site_tracking_events GROUP BY 1"
         ).fetchall() == [("PROCESSING", 1, 1, 200)]
+
+
+def test_store_events_falls_back_when_an_id_is_taken(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # Migration 0019: the plain insert meets a taken id after storing the call's first event; the block
+    # undoes that row, and the ON CONFLICT statement stores the new ids once and names the taken one.
+    acme = make_tenant("acme")
+
+    def store(conn: psycopg.Connection, ids: list[str], batch_id: str) -> list[str]:
+        params = {
+            "tenant_hk": acme.tenant.tenant_hk,
+            "event_ids": ids,
+            "client_ips": ["198.51.100.7"] * len(ids),
+            "user_agents": ["test"] * len(ids),
+            "payloads": [EVENT] * len(ids),
+            "batch_id": batch_id,
+        }
+        return sorted(r[0] for r in conn.execute(query("insert_raw_events"), params))
+
+    with database.app() as conn:
+        conn.autocommit = True
+        assert store(conn, ["evt_t1", "evt_t2"], "first") == ["evt_t1", "evt_t2"]
+        assert store(conn, ["evt_t3", "evt_t1", "evt_t4"], "second") == ["evt_t3", "evt_t4"]
+        assert store(conn, ["evt_t5", "evt_t5"], "third") == ["evt_t5"]
+    with database.admin() as conn:
+        stored = conn.execute("SELECT event_id, count(*) FROM raw.site_tracking_events GROUP BY 1 ORDER BY 1")
+        assert stored.fetchall() == [(f"evt_t{n}", 1) for n in range(1, 6)]
+        audit = conn.execute(
+            "SELECT batch_id, action, event_count, detail -> 'event_ids' FROM raw.site_tracking_events_audit"
+            " WHERE action IN ('INGESTED', 'DUPLICATE') ORDER BY audit_id"
+        ).fetchall()
+    assert audit[:3] == [
+        ("first", "INGESTED", 2, None),
+        ("second", "INGESTED", 2, None),
+        ("second", "DUPLICATE", 1, ["evt_t1"]),
+    ]
+    assert audit[3][:3] == ("third", "INGESTED", 1)
