@@ -17,7 +17,7 @@ from onevault.db.tenancy import tenant_transaction
 from onevault.errors import OneVaultError
 from onevault.ingest.contract import Event, parse_event
 from onevault.ingest.writer import RawWrite
-from onevault.pipeline.immediate import RUNS_PER_TENANT, ImmediatePipeline
+from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.pipeline.runner import agent_params
 from tests.conftest import Database, RunningService
 from tests.pipeline.dataset import generate, load_raw
@@ -127,10 +127,12 @@ def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
     assert again["duplicate"] is True  # a retry is still stored once
 
 
-def track_params(tenant_hk: bytes, numbers: list[int], agent: str = UA["User-Agent"]) -> dict[str, object]:
+def run_in_one_statement(database: Database, tenant_hk: bytes, numbers: list[int]) -> list[tuple[object, ...]]:
     # Built by hand, every id as often as it is given: the statement itself must run a repeated id once.
-    writes = [RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", agent) for i in numbers]
-    return {
+    writes = [
+        RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", UA["User-Agent"]) for i in numbers
+    ]
+    params = {
         "tenant_hk": tenant_hk,
         "event_ids": [w.event.event_id for w in writes],
         "client_ips": [w.client_ip for w in writes],
@@ -139,38 +141,8 @@ def track_params(tenant_hk: bytes, numbers: list[int], agent: str = UA["User-Age
         "batch_id": "now_test",
         **agent_params(w.user_agent for w in writes if w.user_agent),
     }
-
-
-def run_in_one_statement(
-    database: Database, tenant_hk: bytes, numbers: list[int], agent: str = UA["User-Agent"]
-) -> list[tuple[object, ...]]:
     with psycopg.connect(database.app_url, autocommit=True) as conn:
-        return [tuple(row) for row in conn.execute(query("track_events_now"), track_params(tenant_hk, numbers, agent))]
-
-
-def test_two_runs_side_by_side_derive_one_session_for_a_visitor(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
-    # Migration 0020. The second run cannot see the first one's uncommitted events; without the session
-    # lock it would derive a second session for the visitor. Another agent, and a day's visitor salt
-    # made by an earlier run, so that the two runs do not meet at either insert first.
-    acme = make_tenant("acme").tenant.tenant_hk
-    run_in_one_statement(database, acme, [1])  # visitor_1
-    second: list[list[tuple[object, ...]]] = []
-    with psycopg.connect(database.app_url) as first:
-        first.execute(query("track_events_now"), track_params(acme, [0])).fetchall()  # visitor_0; still open
-        running = threading.Thread(target=lambda: second.append(run_in_one_statement(database, acme, [3], "curl/8")))
-        running.start()
-        running.join(timeout=1.5)
-        assert running.is_alive()  # queued behind the first run's session steps
-        first.commit()
-    running.join(timeout=15)
-    assert not running.is_alive()
-    [[(event_id, stored, outcome, failure)]] = second
-    assert (event_id, stored, failure) == ("evt_imm_3", True, None)
-    assert isinstance(outcome, dict) and outcome["business_processed"] is True
-    with database.admin() as conn:
-        sessions = conn.execute("SELECT count(*) FROM business.site_session_h").fetchone()
-        derived = conn.execute("SELECT count(DISTINCT session_key) FROM staging.site_events").fetchone()
-    assert sessions == (2,) and derived == (2,)  # visitor_1's, and one for visitor_0
+        return [tuple(row) for row in conn.execute(query("track_events_now"), params)]
 
 
 def test_a_run_is_one_statement_that_answers_each_id_once(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
@@ -215,38 +187,3 @@ async def run_and_fail(database: Database, tenant_hk: bytes) -> tuple[bool, bool
 def test_a_run_hands_its_connection_back_out_of_autocommit(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
     acme = make_tenant("acme").tenant.tenant_hk
     assert asyncio.run(run_and_fail(database, acme)) == (False, False)
-
-
-async def runs_in_flight(database: Database, tenant_hk: bytes) -> tuple[int, int, list[bool]]:
-    """Five requests while the tenant's session lock is held elsewhere: how many runs reached the
-    database (at most RUNS_PER_TENANT, the rest gathering for the next run), and after the lock is let
-    go, how many of them had run in all, and whether each request got its outcome."""
-    write = RawWrite(parse_event(json.dumps(event(1)).encode(), 65536), None, None)
-    async with AsyncConnectionPool(database.app_url, min_size=1, max_size=4, open=False) as pool:
-        pipeline = ImmediatePipeline(pool)
-        await pipeline.process(tenant_hk, write)  # the day's salt and the plans, before the lock
-        with database.admin() as holder:
-            holder.execute("SELECT pg_advisory_lock(staging.tenant_lock_key(%s) # 3)", (tenant_hk,))
-            writes = [RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), None, None) for i in range(6, 11)]
-            pending = []
-            for w in writes:  # the first two each start a run; the other three gather for the next one
-                pending.append(asyncio.create_task(pipeline.process(tenant_hk, w)))
-                await asyncio.sleep(0.3)
-            waiting = holder.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND wait_event_type = 'Lock' AND query LIKE '%track_events_now%'"
-            ).fetchone()
-            holder.execute("SELECT pg_advisory_unlock(staging.tenant_lock_key(%s) # 3)", (tenant_hk,))
-        done = await asyncio.wait_for(asyncio.gather(*pending), timeout=15)
-    with database.admin() as conn:
-        runs = conn.execute("SELECT count(DISTINCT load_dts) FROM business.site_event_h").fetchone()
-    assert waiting is not None and runs is not None
-    return waiting[0], runs[0] - 1, [d.outcome is not None and d.outcome["business_processed"] for d in done]
-
-
-def test_a_tenant_has_two_runs_in_the_database_at_once(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
-    acme = make_tenant("acme").tenant.tenant_hk
-    waiting, runs, processed = asyncio.run(runs_in_flight(database, acme))
-    assert waiting == RUNS_PER_TENANT == 2
-    assert runs == 3  # one request each, then the three that gathered meanwhile in one run
-    assert processed == [True] * 5

@@ -1443,8 +1443,7 @@ CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RE
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
            AND raw_event_id < p_first_raw_event_id
          ORDER BY raw_event_id DESC LIMIT 1
-           FOR UPDATE) x;
-    SELECT pg_catalog.pg_advisory_xact_lock(staging.tenant_lock_key(util.current_tenant_hk()) # 3);
+           FOR UPDATE) x
 $$;
 
 CREATE FUNCTION staging.write_quality_log() RETURNS void

@@ -1,14 +1,12 @@
 """POST /track: store an event and take it through the pipeline before answering, shared among
 concurrent requests.
 
-While a run for a tenant is in the database, the requests that arrive meanwhile gather, and the next
+While one run for a tenant is in the database, the requests that arrive meanwhile gather, and the next
 run takes them all in one statement, `staging.track_events_now`, on its own in autocommit mode: their raw
-rows, their parsed agents and one pipeline batch in one transaction and one round trip. Up to
-RUNS_PER_TENANT runs of a tenant are in the database at once: each spends much of its time parsing and
-judging its events and loading their hubs, links and satellites, which runs side by side, and the
-order-dependent steps (sessions onwards) take the tenant's session lock in turn (migration 0020). With
-one run at a time, one core did the tenant's work while the other waited. Sixteen clients cost a few
-runs instead of sixteen runs queued behind one another.
+rows, their parsed agents and one pipeline batch in one transaction and one round trip. One run per
+tenant at a time in a process: a second one beside it could not see the first one's uncommitted raw
+rows, so could not wait for them to derive sessions in order. Sixteen clients cost a few runs instead of
+sixteen runs queued behind one another.
 
 The raw rows commit even when the pipeline part fails (it runs in a block of its own, as a savepoint):
 such a request is answered as stored and queued, and the worker takes the event later. A request whose
@@ -33,8 +31,6 @@ from onevault.ingest.writer import RawWrite, WriteResult, answers, raw_params
 from onevault.pipeline.runner import agent_params
 
 log = logging.getLogger(__name__)
-
-RUNS_PER_TENANT = 2  # more would make the runs smaller, and a run costs a few ms however small
 
 NOT_RUN = {
     "raw_processed": True,
@@ -66,20 +62,19 @@ class ImmediatePipeline:
         self._pool = pool
         self._max_events = max_events
         self._waiting: dict[bytes, list[_Wanted]] = {}
-        self._runs: dict[bytes, set[asyncio.Task[None]]] = {}
+        self._runs: dict[bytes, asyncio.Task[None]] = {}
 
     async def process(self, tenant_hk: bytes, write: RawWrite) -> Completed:
         """Returns once the event is committed, with its outcome when the pipeline part succeeded."""
         future: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(tenant_hk, []).append(_Wanted(write, future))
-        runs = self._runs.setdefault(tenant_hk, set())
-        if len(runs) < RUNS_PER_TENANT:
-            runs.add(asyncio.create_task(self._drain(tenant_hk), name="immediate-pipeline"))
+        if tenant_hk not in self._runs:
+            self._runs[tenant_hk] = asyncio.create_task(self._drain(tenant_hk), name="immediate-pipeline")
         return await future
 
     async def stop(self) -> None:
         """Let the runs in progress finish (their callers are waiting for them)."""
-        await asyncio.gather(*(t for runs in self._runs.values() for t in runs), return_exceptions=True)
+        await asyncio.gather(*self._runs.values(), return_exceptions=True)
 
     async def _drain(self, tenant_hk: bytes) -> None:
         try:
@@ -87,10 +82,7 @@ class ImmediatePipeline:
                 await self._run(tenant_hk, batch)
         finally:
             # No await between the last empty take and here, so no caller can be left behind.
-            runs = self._runs[tenant_hk]
-            runs.discard(asyncio.current_task())
-            if not runs:
-                del self._runs[tenant_hk]
+            del self._runs[tenant_hk]
 
     def _take(self, tenant_hk: bytes) -> list[_Wanted]:
         waiting = self._waiting.get(tenant_hk, [])
