@@ -127,6 +127,10 @@ def test_store_events_falls_back_when_an_id_is_taken(database: Database, make_te
     with database.admin() as conn:
         stored = conn.execute("SELECT event_id, count(*) FROM raw.site_tracking_events GROUP BY 1 ORDER BY 1")
         assert stored.fetchall() == [(f"evt_t{n}", 1) for n in range(1, 6)]
+        ids = dict(conn.execute("SELECT event_id, raw_event_id FROM raw.site_tracking_events").fetchall())
+        # The undone attempt used up two identity values (evt_t3's and the taken evt_t1's) before the
+        # statement that stored evt_t3; with ON CONFLICT alone, evt_t3 would follow evt_t2 directly.
+        assert ids["evt_t3"] - ids["evt_t2"] == 3
         audit = conn.execute(
             "SELECT batch_id, action, event_count, detail -> 'event_ids' FROM raw.site_tracking_events_audit"
             " WHERE action IN ('INGESTED', 'DUPLICATE') ORDER BY audit_id"

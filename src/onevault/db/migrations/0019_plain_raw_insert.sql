@@ -6,6 +6,9 @@
 -- a block: a taken id (stored before, sent twice in the call, or stored meanwhile by another connection)
 -- raises unique_violation, the block's subtransaction undoes the partial insert, and the statement of
 -- 0015 runs instead. No row is half-written either way, and the answer and the audit rows are 0015's.
+-- The price: each call opens a subtransaction (a second transaction id per flush), and a call with a
+-- taken id inserts twice (the undone rows leave dead tuples and used identity values), which a client
+-- that retries whole batches pays on each retry.
 -- The ids are gathered into a variable before any is returned: rows already returned would outlive a
 -- rolled-back block.
 
