@@ -1360,6 +1360,19 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION staging.store_parsed_agents(p_agents text[], p_devices text[], p_browsers text[], p_browser_versions text[], p_oss text[], p_os_versions text[], p_bots boolean[], p_parsed_by text) RETURNS void
+    LANGUAGE sql
+    AS $$
+    INSERT INTO staging.user_agent_parsed
+           (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name, os_version,
+            is_bot, parsed_by)
+    SELECT util.current_tenant_hk(), sha256(convert_to(u.ua, 'UTF8')), u.ua, u.device, u.browser,
+           u.browser_version, u.os, u.os_version, u.is_bot, p_parsed_by
+      FROM unnest(p_agents, p_devices, p_browsers, p_browser_versions, p_oss, p_os_versions, p_bots)
+           AS u(ua, device, browser, browser_version, os, os_version, is_bot)
+    ON CONFLICT DO NOTHING
+$$;
+
 CREATE FUNCTION staging.tenant_lock_key(p_tenant_hk bytea) RETURNS bigint
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN ((('x'::text || "left"(encode(p_tenant_hk, 'hex'::text), 15)))::bit(60))::bigint;
@@ -1393,15 +1406,7 @@ BEGIN
     v_ids := ARRAY(SELECT i.id FROM unnest(p_event_ids) WITH ORDINALITY AS i(id, n)
                     GROUP BY i.id ORDER BY min(i.n));  -- an id sent twice runs once
     BEGIN
-        -- As the insert_parsed_user_agents query (db/sql/pipeline.sql) inserts them for the worker.
-        INSERT INTO staging.user_agent_parsed
-               (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name,
-                os_version, is_bot, parsed_by)
-        SELECT util.current_tenant_hk(), sha256(convert_to(u.ua, 'UTF8')), u.ua, u.device, u.browser,
-               u.browser_version, u.os, u.os_version, u.is_bot, p_parsed_by
-          FROM unnest(p_agents, p_devices, p_browsers, p_browser_versions, p_oss, p_os_versions, p_bots)
-               AS u(ua, device, browser, browser_version, os, os_version, is_bot)
-        ON CONFLICT DO NOTHING;
+        PERFORM staging.store_parsed_agents(p_agents, p_devices, p_browsers, p_browser_versions, p_oss, p_os_versions, p_bots, p_parsed_by);
         -- Runs are a few events each: planning the batch statements anew for every run (the planner's
         -- default while custom plans look cheaper) cost as much as running them.
         PERFORM pg_catalog.set_config('plan_cache_mode', 'force_generic_plan', true);

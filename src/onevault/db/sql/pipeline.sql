@@ -35,16 +35,10 @@ SELECT valid_count, suspicious_count, invalid_count, loaded_count, error_count
 SELECT processed_count, success_count, error_count FROM staging.process_staging_to_business(%s);
 
 -- name: insert_parsed_user_agents
--- (staging.track_events_now, migration 0016, inserts POST /track's agents the same way.)
-INSERT INTO staging.user_agent_parsed
-       (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name, os_version, is_bot,
-        parsed_by)
-SELECT util.current_tenant_hk(), sha256(convert_to(u.ua, 'UTF8')), u.ua, u.device, u.browser, u.browser_version,
-       u.os, u.os_version, u.is_bot, %(parsed_by)s
-  FROM unnest(%(uas)b::text[], %(devices)b::text[], %(browsers)b::text[], %(browser_versions)b::text[],
-              %(oss)b::text[], %(os_versions)b::text[], %(bots)b::boolean[])
-       AS u(ua, device, browser, browser_version, os, os_version, is_bot)
-ON CONFLICT DO NOTHING;
+-- (migration 0020; staging.track_events_now stores POST /track's agents with the same function.)
+SELECT staging.store_parsed_agents(%(uas)b::text[], %(devices)b::text[], %(browsers)b::text[],
+                                   %(browser_versions)b::text[], %(oss)b::text[], %(os_versions)b::text[],
+                                   %(bots)b::boolean[], %(parsed_by)s);
 
 -- name: process_complete_pipeline
 SELECT total_processed, raw_to_staging_count, staging_to_business_count, total_success_count,
