@@ -55,27 +55,53 @@ def parse_pending_user_agents(conn: psycopg.Connection, limit: int) -> int:
     return len(agents)
 
 
+# Claims given back to store newly seen agents before the batch runs with them inline (see run_tenant_batch).
+AGENT_RETRIES = 2
+
+
 def run_tenant_batch(conn: psycopg.Connection, tenant_hk: bytes, batch_size: int) -> BatchResult:
     """One batch of the tenant through staging and business, in one transaction. Several workers may run
     batches of one tenant at once: the database hands each the next run of events and orders the steps
-    that depend on the batches before it (staging.claim_raw_batch, staging.wait_for_earlier_batches)."""
-    done = BatchResult()
+    that depend on the batches before it (staging.claim_raw_batch, staging.wait_for_earlier_batches).
+
+    The batch's unparsed user agents are stored in a transaction of their own, with the claim given
+    back first. A POST /track run stores its agents and then waits for the batches before it; a worker
+    that held claimed rows while waiting for that run's uncommitted agent row would close a cycle, which
+    PostgreSQL breaks only after deadlock_timeout by cancelling one side."""
+    for attempt in range(AGENT_RETRIES + 1):
+        done, agents = _claimed_batch(conn, tenant_hk, batch_size, store_agents_inline=attempt == AGENT_RETRIES)
+        if not agents:
+            return done
+        with tenant_transaction(conn, tenant_hk):
+            conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
+    raise AssertionError("unreachable: the last attempt stores its agents inline")
+
+
+def _claimed_batch(
+    conn: psycopg.Connection, tenant_hk: bytes, batch_size: int, *, store_agents_inline: bool
+) -> tuple[BatchResult, list[str]]:
+    """Claim and run a batch; or, when its events have agents not parsed yet and they may not be stored
+    inline, give the claim back (roll back) and return those agents."""
+    done, given_back = BatchResult(), []
     with tenant_transaction(conn, tenant_hk):
         claim = conn.execute(query("claim_raw_batch"), (batch_size,)).fetchone()
         assert claim is not None
         ids, load_dts = claim
         if ids:
             agents = [row[0] for row in conn.execute(query("unparsed_user_agents_of"), {"ids": ids})]
-            if agents:
+            if agents and not store_agents_inline:
+                given_back = agents
+                raise psycopg.Rollback()  # leaves the with-block: nothing of this transaction remains
+            if agents:  # new agents again since the last attempt (rare): the old way, inline
                 conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
             row = conn.execute(query("run_claimed_batch"), (ids, load_dts)).fetchone()
             assert row is not None
             done.add(BatchResult(staged=len(ids), loaded=row[3], errors=row[4]))
         # Staged events still waiting for the vault (a retried batch, or the spec's step functions).
         left = conn.execute(query("process_staging_to_business"), (batch_size,)).fetchone()
-    assert left is not None
-    done.add(BatchResult(loaded=left[1], errors=left[2]))
-    return done
+        assert left is not None
+        done.add(BatchResult(loaded=left[1], errors=left[2]))
+    return done, given_back
 
 
 def tenants_with_work(conn: psycopg.Connection) -> list[bytes]:
