@@ -127,12 +127,10 @@ def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
     assert again["duplicate"] is True  # a retry is still stored once
 
 
-def run_in_one_statement(database: Database, tenant_hk: bytes, numbers: list[int]) -> list[tuple[object, ...]]:
+def track_params(tenant_hk: bytes, numbers: list[int], agent: str = UA["User-Agent"]) -> dict[str, object]:
     # Built by hand, every id as often as it is given: the statement itself must run a repeated id once.
-    writes = [
-        RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", UA["User-Agent"]) for i in numbers
-    ]
-    params = {
+    writes = [RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", agent) for i in numbers]
+    return {
         "tenant_hk": tenant_hk,
         "event_ids": [w.event.event_id for w in writes],
         "client_ips": [w.client_ip for w in writes],
@@ -141,8 +139,39 @@ def run_in_one_statement(database: Database, tenant_hk: bytes, numbers: list[int
         "batch_id": "now_test",
         **agent_params(w.user_agent for w in writes if w.user_agent),
     }
+
+
+def run_in_one_statement(
+    database: Database, tenant_hk: bytes, numbers: list[int], agent: str = UA["User-Agent"]
+) -> list[tuple[object, ...]]:
     with psycopg.connect(database.app_url, autocommit=True) as conn:
-        return [tuple(row) for row in conn.execute(query("track_events_now"), params)]
+        return [tuple(row) for row in conn.execute(query("track_events_now"), track_params(tenant_hk, numbers, agent))]
+
+
+def test_runs_in_two_api_processes_take_turns_and_derive_one_session(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # Migration 0021. Two API processes each run their own requests; the second run cannot see the first
+    # one's uncommitted events, and without the lock would start a second session for visitor_0. Another
+    # agent, and the day's visitor salt made by an earlier run, so that the two runs do not meet at an
+    # insert first (which would make the second wait for another reason).
+    acme = make_tenant("acme").tenant.tenant_hk
+    run_in_one_statement(database, acme, [1])  # visitor_1
+    second: list[list[tuple[object, ...]]] = []
+    with psycopg.connect(database.app_url) as first:
+        first.execute(query("track_events_now"), track_params(acme, [0])).fetchall()  # visitor_0; still open
+        running = threading.Thread(target=lambda: second.append(run_in_one_statement(database, acme, [3], "curl/8")))
+        running.start()
+        running.join(timeout=1.5)
+        assert running.is_alive()  # waiting for the first run's commit
+        first.commit()
+    running.join(timeout=15)
+    assert not running.is_alive()
+    [[(event_id, stored, outcome, failure)]] = second
+    assert (event_id, stored, failure) == ("evt_imm_3", True, None)
+    assert isinstance(outcome, dict) and outcome["business_processed"] is True
+    with database.admin() as conn:
+        sessions = conn.execute("SELECT count(*) FROM business.site_session_h").fetchone()
+        derived = conn.execute("SELECT count(DISTINCT session_key) FROM staging.site_events").fetchone()
+    assert sessions == (2,) and derived == (2,)  # visitor_1's, and one for visitor_0's two events
 
 
 def test_a_run_is_one_statement_that_answers_each_id_once(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]

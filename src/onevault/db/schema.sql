@@ -1401,6 +1401,8 @@ DECLARE
     v_outcomes jsonb;
     v_failure  text;
 BEGIN
+    -- Runs of a tenant take turns, across API processes too (migration 0021).
+    PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(p_tenant_hk) # 5);
     v_stored := ARRAY(SELECT raw.store_events(p_tenant_hk, p_event_ids, p_client_ips, p_user_agents,
                                               p_payloads, p_batch_id));
     v_ids := ARRAY(SELECT i.id FROM unnest(p_event_ids) WITH ORDINALITY AS i(id, n)

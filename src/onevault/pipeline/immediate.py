@@ -5,7 +5,8 @@ While one run for a tenant is in the database, the requests that arrive meanwhil
 run takes them all in one statement, `staging.track_events_now`, on its own in autocommit mode: their raw
 rows, their parsed agents and one pipeline batch in one transaction and one round trip. One run per
 tenant at a time in a process: a second one beside it could not see the first one's uncommitted raw
-rows, so could not wait for them to derive sessions in order. Sixteen clients cost a few runs instead of
+rows, so could not wait for them to derive sessions in order. Across API processes the statement itself
+makes the tenant's runs take turns (a lock held to commit, migration 0021). Sixteen clients cost a few runs instead of
 sixteen runs queued behind one another.
 
 The raw rows commit even when the pipeline part fails (it runs in a block of its own, as a savepoint):
