@@ -1361,8 +1361,9 @@ END
 $$;
 
 CREATE FUNCTION staging.store_parsed_agents(p_agents text[], p_devices text[], p_browsers text[], p_browser_versions text[], p_oss text[], p_os_versions text[], p_bots boolean[], p_parsed_by text) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
+BEGIN
     INSERT INTO staging.user_agent_parsed
            (tenant_hk, ua_hash, user_agent, device_type, browser_name, browser_version, os_name, os_version,
             is_bot, parsed_by)
@@ -1370,7 +1371,9 @@ CREATE FUNCTION staging.store_parsed_agents(p_agents text[], p_devices text[], p
            u.browser_version, u.os, u.os_version, u.is_bot, p_parsed_by
       FROM unnest(p_agents, p_devices, p_browsers, p_browser_versions, p_oss, p_os_versions, p_bots)
            AS u(ua, device, browser, browser_version, os, os_version, is_bot)
-    ON CONFLICT DO NOTHING
+     ORDER BY sha256(convert_to(u.ua, 'UTF8'))
+    ON CONFLICT DO NOTHING;
+END
 $$;
 
 CREATE FUNCTION staging.tenant_lock_key(p_tenant_hk bytea) RETURNS bigint
@@ -1443,14 +1446,16 @@ CREATE FUNCTION staging.url_parts(p_url text) RETURNS TABLE(scheme text, host te
 $_$;
 
 CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
-    SELECT count(*) FROM (
+BEGIN
+    PERFORM count(*) FROM (
         SELECT 1 FROM raw.site_tracking_events
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
            AND raw_event_id < p_first_raw_event_id
          ORDER BY raw_event_id DESC LIMIT 1
-           FOR UPDATE) x
+           FOR UPDATE) x;
+END
 $$;
 
 CREATE FUNCTION staging.write_quality_log() RETURNS void
