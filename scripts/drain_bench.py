@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -157,20 +158,26 @@ def main() -> None:
     parser.add_argument("--functions", action="store_true", help="print each pipeline function's time")
     args = parser.parse_args()
     admin_url = os.environ.get("SYSTEM_DATABASE_URL")
-    handle = None
+    handle, workdir = None, None
     if admin_url is None:
         from onevault.db.embedded import start_embedded
 
-        admin_url, handle = start_embedded(Path(tempfile.mkdtemp(prefix="drain-bench-")))
-    template = prepare_template(admin_url, args.events, args.shape)
+        workdir = Path(tempfile.mkdtemp(prefix="drain-bench-"))
+        admin_url, handle = start_embedded(workdir)
     try:
-        for workers in args.workers:
-            for _ in range(args.repeat):
-                drain(admin_url, template, workers, args.batch_size, args.events, args.functions)
+        template = prepare_template(admin_url, args.events, args.shape)
+        try:
+            for workers in args.workers:
+                for _ in range(args.repeat):
+                    drain(admin_url, template, workers, args.batch_size, args.events, args.functions)
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-    del handle
+        # The embedded server's directory holds gigabytes of WAL after a large drain: stop it and delete it.
+        if handle is not None and workdir is not None:
+            handle.cleanup()
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
