@@ -1446,16 +1446,14 @@ CREATE FUNCTION staging.url_parts(p_url text) RETURNS TABLE(scheme text, host te
 $_$;
 
 CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RETURNS void
-    LANGUAGE plpgsql
+    LANGUAGE sql
     AS $$
-BEGIN
-    PERFORM count(*) FROM (
+    SELECT count(*) FROM (
         SELECT 1 FROM raw.site_tracking_events
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
            AND raw_event_id < p_first_raw_event_id
          ORDER BY raw_event_id DESC LIMIT 1
-           FOR UPDATE) x;
-END
+           FOR UPDATE) x
 $$;
 
 CREATE FUNCTION staging.write_quality_log() RETURNS void

@@ -1,16 +1,4 @@
--- 0022 down: the two helpers as LANGUAGE sql again, as 0008 and 0020 wrote them.
-CREATE OR REPLACE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint)
-RETURNS void
-LANGUAGE sql
-AS $$
-    SELECT count(*) FROM (
-        SELECT 1 FROM raw.site_tracking_events
-         WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
-           AND raw_event_id < p_first_raw_event_id
-         ORDER BY raw_event_id DESC LIMIT 1
-           FOR UPDATE) x
-$$;
-
+-- 0022 down: staging.store_parsed_agents as LANGUAGE sql again, as 0020 wrote it.
 CREATE OR REPLACE FUNCTION staging.store_parsed_agents(p_agents text[], p_devices text[], p_browsers text[],
                                                        p_browser_versions text[], p_oss text[],
                                                        p_os_versions text[], p_bots boolean[], p_parsed_by text)

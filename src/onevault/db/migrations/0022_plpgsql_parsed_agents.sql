@@ -1,23 +1,10 @@
--- 0022: two helpers that every POST /track run calls become PL/pgSQL.
--- A LANGUAGE sql function that cannot be inlined (these two: one writes, one locks rows) is parsed and
--- planned anew at every call, since PostgreSQL before 18 keeps no plan for it between calls; PL/pgSQL
--- keeps its statements' plans for the session. A run calls each once: on one connection, a call went
--- from 300 to 170 us (the wait) and from 360 to 275 us (the agents), round trip included.
-
--- As 0008: wait until the batch claimed before this one (the nearest earlier row still waiting) commits.
-CREATE OR REPLACE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint)
-RETURNS void
-LANGUAGE plpgsql
-AS $$
-BEGIN
-    PERFORM count(*) FROM (
-        SELECT 1 FROM raw.site_tracking_events
-         WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
-           AND raw_event_id < p_first_raw_event_id
-         ORDER BY raw_event_id DESC LIMIT 1
-           FOR UPDATE) x;
-END
-$$;
+-- 0022: staging.store_parsed_agents, which every POST /track run calls, becomes PL/pgSQL.
+-- A LANGUAGE sql function that cannot be inlined (this one writes) is parsed and planned anew at every
+-- call, since PostgreSQL before 18 keeps no plan for it between calls; PL/pgSQL keeps its statement's
+-- plan for the session. On one connection a call went from 360 to 275 us, round trip included.
+-- staging.wait_for_earlier_batches stays LANGUAGE sql on purpose: its plan must see the id it walks
+-- down from. Made PL/pgSQL, its cached generic plan cost a drain 23.5 us per event instead of 3.0
+-- (scripts/drain_bench.py --functions, 200,000 events).
 
 -- As 0020, and in one order whatever the caller passes: two inserts of overlapping new agents then wait
 -- for each other in turn instead of each holding a row the other needs.
