@@ -6,8 +6,8 @@ run takes them all in one statement, `staging.track_events_now`, on its own in a
 rows, their parsed agents and one pipeline batch in one transaction and one round trip. One run per
 tenant at a time in a process: a second one beside it could not see the first one's uncommitted raw
 rows, so could not wait for them to derive sessions in order. Across API processes the statement itself
-makes the tenant's runs take turns (a lock held to commit, migration 0021). Sixteen clients cost a few runs instead of
-sixteen runs queued behind one another.
+makes the tenant's runs take turns (a lock held to commit, migration 0021). Sixteen clients cost a few
+runs instead of sixteen runs queued behind one another.
 
 The raw rows commit even when the pipeline part fails (it runs in a block of its own, as a savepoint):
 such a request is answered as stored and queued, and the worker takes the event later. A request whose

@@ -47,11 +47,16 @@ def agent_params(agents: Iterable[str]) -> dict[str, Any]:
     }
 
 
+def store_agents(conn: psycopg.Connection, agents: Iterable[str]) -> None:
+    """Parse these agents and store them for the current tenant (a known one is left as it is)."""
+    conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
+
+
 def parse_pending_user_agents(conn: psycopg.Connection, limit: int) -> int:
     """Parse the agents of the tenant's next `limit` pending events that are not parsed yet."""
     agents = [row[0] for row in conn.execute(query("unparsed_user_agents"), {"limit": limit})]
     if agents:
-        conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
+        store_agents(conn, agents)
     return len(agents)
 
 
@@ -68,13 +73,13 @@ def run_tenant_batch(conn: psycopg.Connection, tenant_hk: bytes, batch_size: int
     back first. A POST /track run stores its agents and then waits for the batches before it; a worker
     that held claimed rows while waiting for that run's uncommitted agent row would close a cycle, which
     PostgreSQL breaks only after deadlock_timeout by cancelling one side."""
-    for attempt in range(AGENT_RETRIES + 1):
-        done, agents = _claimed_batch(conn, tenant_hk, batch_size, store_agents_inline=attempt == AGENT_RETRIES)
+    for _ in range(AGENT_RETRIES):
+        done, agents = _claimed_batch(conn, tenant_hk, batch_size, store_agents_inline=False)
         if not agents:
             return done
         with tenant_transaction(conn, tenant_hk):
-            conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
-    raise AssertionError("unreachable: the last attempt stores its agents inline")
+            store_agents(conn, agents)
+    return _claimed_batch(conn, tenant_hk, batch_size, store_agents_inline=True)[0]
 
 
 def _claimed_batch(
@@ -93,7 +98,7 @@ def _claimed_batch(
                 given_back = agents
                 raise psycopg.Rollback()  # leaves the with-block: nothing of this transaction remains
             if agents:  # new agents again since the last attempt (rare): the old way, inline
-                conn.execute(query("insert_parsed_user_agents"), agent_params(agents))
+                store_agents(conn, agents)
             row = conn.execute(query("run_claimed_batch"), (ids, load_dts)).fetchone()
             assert row is not None
             done.add(BatchResult(staged=len(ids), loaded=row[3], errors=row[4]))
