@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     jwt_rotation_overlap_seconds: int = Field(default=86400, ge=0)
     # The audit trail is written in batches at most this often (and on shutdown).
     audit_flush_ms: int = Field(default=200, ge=10, le=10_000)
+    # How often each API and worker process has the tables that doubled since their last ANALYZE analyzed
+    # (migration 0023), so that no cached plan keeps treating a grown table as empty; 0 leaves it to autovacuum.
+    statistics_seconds: float = Field(default=2.0, ge=0, le=3600)
 
     @field_validator("rate_limit_tenant", "rate_limit_ip")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Callable, Iterable
 
 import httpx
 import psycopg
@@ -127,9 +128,15 @@ def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
     assert again["duplicate"] is True  # a retry is still stored once
 
 
-def track_params(tenant_hk: bytes, numbers: list[int], agent: str = UA["User-Agent"]) -> dict[str, object]:
+def track_params(
+    tenant_hk: bytes,
+    numbers: Iterable[int],
+    agent: str = UA["User-Agent"],
+    make: Callable[[int], dict[str, object]] = event,
+) -> dict[str, object]:
+    """`staging.track_events_now`'s parameters for the events `make(i)` (this module's `event`)."""
     # Built by hand, every id as often as it is given: the statement itself must run a repeated id once.
-    writes = [RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", agent) for i in numbers]
+    writes = [RawWrite(parse_event(json.dumps(make(i)).encode(), 65536), "203.0.113.9", agent) for i in numbers]
     return {
         "tenant_hk": tenant_hk,
         "event_ids": [w.event.event_id for w in writes],

@@ -22,6 +22,7 @@ from onevault.api.state import AppState
 from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
+from onevault.db.statistics import StatisticsKeeper
 from onevault.gctuning import tune_for_serving
 from onevault.ingest.writer import GroupCommitWriter
 from onevault.pipeline.immediate import ImmediatePipeline
@@ -67,12 +68,15 @@ def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = T
         audit.bind(pool)
         await audit.start()
         immediate = ImmediatePipeline(pool)
+        statistics = StatisticsKeeper(pool, settings.statistics_seconds)
+        await statistics.start()
         app.state.onevault = AppState(
             settings, pool, writer, TenantCache(pool), tokens, credentials, limits, audit, immediate
         )
         try:
             yield
         finally:
+            await statistics.stop()
             await immediate.stop()
             await writer.stop()
             await audit.stop()

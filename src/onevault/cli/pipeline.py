@@ -34,7 +34,8 @@ def worker(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    work = Worker(rt.app_url, batch_size=batch_size, poll_seconds=poll, stop=stop)
+    every = rt.settings.statistics_seconds
+    work = Worker(rt.app_url, batch_size=batch_size, poll_seconds=poll, statistics_seconds=every, stop=stop)
     console.print(f"worker started (batch size {batch_size}); Ctrl-C to stop after the current batch")
     work.run()
     console.print(

@@ -1518,6 +1518,38 @@ BEGIN
 END
 $$;
 
+CREATE FUNCTION util.analyze_grown_tables(p_min_changes bigint DEFAULT 200, p_below_rows bigint DEFAULT 10000) RETURNS SETOF text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    SET lock_timeout TO '100ms'
+    AS $$
+DECLARE
+    t record;
+BEGIN
+    -- One caller at a time in the database; the others have nothing to add meanwhile.
+    IF NOT pg_try_advisory_xact_lock(hashtext('onevault.analyze_grown_tables'), 0) THEN
+        RETURN;
+    END IF;
+    FOR t IN
+        SELECT n.nspname, c.relname
+          FROM pg_class c
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname IN ('auth', 'raw', 'staging', 'business', 'audit')
+           AND c.relkind = 'r' AND c.relpersistence = 'p'
+           AND c.reltuples < p_below_rows  -- -1: never analyzed
+           AND pg_stat_get_mod_since_analyze(c.oid) >= greatest(p_min_changes, c.reltuples::bigint)
+         ORDER BY n.nspname, c.relname
+    LOOP
+        BEGIN
+            EXECUTE format('ANALYZE %I.%I', t.nspname, t.relname);
+            RETURN NEXT t.nspname || '.' || t.relname;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;  -- a VACUUM or ANALYZE holds the table: it is being done, or the next call does it
+        END;
+    END LOOP;
+END
+$$;
+
 CREATE FUNCTION util.current_tenant_hk() RETURNS bytea
     LANGUAGE sql STABLE PARALLEL SAFE
     RETURN decode(NULLIF(current_setting('onevault.tenant_hk'::text, true), ''::text), 'hex'::text);
@@ -2262,6 +2294,9 @@ GRANT SELECT ON TABLE raw.site_tracking_events TO onevault_queue;
 
 REVOKE ALL ON FUNCTION staging.tenants_with_pending_work() FROM PUBLIC;
 GRANT ALL ON FUNCTION staging.tenants_with_pending_work() TO onevault_app;
+
+REVOKE ALL ON FUNCTION util.analyze_grown_tables(p_min_changes bigint, p_below_rows bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION util.analyze_grown_tables(p_min_changes bigint, p_below_rows bigint) TO onevault_app;
 
 REVOKE ALL ON PROCEDURE util.enable_tenant_rls(IN p_table regclass) FROM PUBLIC;
 

@@ -14,6 +14,7 @@ import time
 import psycopg
 
 from onevault.db.queries import query
+from onevault.db.statistics import analyze_grown_tables
 from onevault.pipeline.runner import BatchResult, drain_once
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,13 @@ SALT_ROTATION_SECONDS = 3600.0
 
 class Worker:
     def __init__(
-        self, conninfo: str, *, batch_size: int = 2000, poll_seconds: float = 1.0, stop: threading.Event | None = None
+        self,
+        conninfo: str,
+        *,
+        batch_size: int = 2000,
+        poll_seconds: float = 1.0,
+        statistics_seconds: float = 2.0,
+        stop: threading.Event | None = None,
     ) -> None:
         self.conninfo = conninfo
         self.batch_size = batch_size
@@ -30,6 +37,8 @@ class Worker:
         self.stop = stop or threading.Event()
         self.processed = BatchResult()
         self._next_rotation = 0.0
+        self.statistics_seconds = statistics_seconds
+        self._next_statistics = 0.0
 
     def run(self) -> None:
         """Work until `stop` is set; reconnects after database errors."""
@@ -48,6 +57,7 @@ class Worker:
             listen.execute(query("listen_raw_events"))
             while not self.stop.is_set():
                 self._rotate_salts(work)
+                self._refresh_statistics(work)
                 done = drain_once(work, self.batch_size)
                 self.processed.add(done)
                 if done.total == 0:
@@ -66,6 +76,16 @@ class Worker:
         with conn.transaction():
             conn.execute(query("rotate_visitor_salts"))
         self._next_rotation = time.monotonic() + SALT_ROTATION_SECONDS
+
+    def _refresh_statistics(self, conn: psycopg.Connection) -> None:
+        """Tables this worker filled may have doubled: analyze them, so that no session keeps plans made
+        while they were small (onevault.db.statistics)."""
+        if self.statistics_seconds <= 0 or time.monotonic() < self._next_statistics:
+            return
+        analyzed = analyze_grown_tables(conn)
+        if analyzed:
+            log.info("analyzed grown tables: %s", ", ".join(analyzed))
+        self._next_statistics = time.monotonic() + self.statistics_seconds
 
 
 def start_in_thread(conninfo: str, **options: float | int) -> tuple[Worker, threading.Thread]:

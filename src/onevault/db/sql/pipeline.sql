@@ -60,6 +60,12 @@ SELECT given_event_id, outcome FROM staging.process_events_now(%s::text[]);
 -- name: rotate_visitor_salts
 SELECT auth.rotate_visitor_salts();
 
+-- name: analyze_grown_tables
+SELECT util.analyze_grown_tables();
+
+-- name: no_statement_timeout
+SELECT set_config('statement_timeout', '0', true);
+
 -- name: pipeline_status
 SELECT status_type, metric_name, metric_value, last_updated FROM staging.get_pipeline_status();
 
