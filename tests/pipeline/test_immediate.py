@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 import httpx
@@ -223,3 +224,55 @@ async def run_and_fail(database: Database, tenant_hk: bytes) -> tuple[bool, bool
 def test_a_run_hands_its_connection_back_out_of_autocommit(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
     acme = make_tenant("acme").tenant.tenant_hk
     assert asyncio.run(run_and_fail(database, acme)) == (False, False)
+
+
+def write(i: int) -> RawWrite:
+    return RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", UA["User-Agent"])
+
+
+async def callers_coming_back(database: Database, tenant_hk: bytes, gather_ms: float) -> list[int]:
+    """Four callers send an event together, then each sends another within 5 ms of its answer; the
+    sizes of the runs that took the second events."""
+    async with AsyncConnectionPool(database.app_url, min_size=1, max_size=2, open=False) as pool:
+        pipeline = ImmediatePipeline(pool, gather_ms=gather_ms)
+
+        async def caller(k: int) -> None:
+            await pipeline.process(tenant_hk, write(k))
+            await asyncio.sleep(0.001 * (k + 1))
+            await pipeline.process(tenant_hk, write(100 + k))
+
+        await asyncio.gather(*(caller(k) for k in range(4)))
+    with database.admin() as conn:
+        rows = conn.execute(
+            "SELECT count(*) FROM raw.site_tracking_events WHERE event_id LIKE 'evt_imm_10_' GROUP BY batch_id"
+        ).fetchall()
+    return sorted(n for (n,) in rows)
+
+
+def test_the_next_run_waits_for_the_callers_just_answered(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # They come back 1 to 4 ms after their answer: one run takes them all within a 200 ms window.
+    acme = make_tenant("acme").tenant.tenant_hk
+    assert asyncio.run(callers_coming_back(database, acme, 200)) == [4]
+
+
+def test_without_a_window_the_first_caller_back_starts_a_run_alone(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    sizes = asyncio.run(callers_coming_back(database, acme, 0))
+    assert sum(sizes) == 4 and len(sizes) >= 2, sizes
+
+
+async def lone_caller(database: Database, tenant_hk: bytes, gather_ms: float) -> float:
+    """Seconds taken by three requests of one caller, one after another."""
+    async with AsyncConnectionPool(database.app_url, min_size=1, max_size=1, open=False) as pool:
+        pipeline = ImmediatePipeline(pool, gather_ms=gather_ms)
+        await pipeline.process(tenant_hk, write(0))  # plans made, tables touched
+        started = time.monotonic()
+        for i in range(1, 4):
+            await pipeline.process(tenant_hk, write(i))
+        return time.monotonic() - started
+
+
+def test_a_lone_caller_does_not_wait_for_the_window(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # Each run expects one caller back, and it is back: no run waits. (Waiting would take 6 s.)
+    acme = make_tenant("acme").tenant.tenant_hk
+    assert asyncio.run(lone_caller(database, acme, 2000)) < 3.0

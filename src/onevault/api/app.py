@@ -67,7 +67,7 @@ def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = T
         limits = RateLimits(settings.rate_limit_tenant, settings.rate_limit_ip)
         audit.bind(pool)
         await audit.start()
-        immediate = ImmediatePipeline(pool)
+        immediate = ImmediatePipeline(pool, gather_ms=settings.track_gather_ms)
         statistics = StatisticsKeeper(pool, settings.statistics_seconds)
         await statistics.start()
         app.state.onevault = AppState(

@@ -59,18 +59,24 @@ class _Wanted:
 class ImmediatePipeline:
     """Stores and processes events now, batching concurrent callers per tenant."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, max_events: int = 500) -> None:
+    def __init__(self, pool: AsyncConnectionPool, *, max_events: int = 500, gather_ms: float = 0.0) -> None:
         self._pool = pool
         self._max_events = max_events
+        self._gather_seconds = gather_ms / 1000
         self._waiting: dict[bytes, list[_Wanted]] = {}
         self._runs: dict[bytes, asyncio.Task[None]] = {}
+        self._gathering: dict[bytes, tuple[int, asyncio.Future[None]]] = {}
 
     async def process(self, tenant_hk: bytes, write: RawWrite) -> Completed:
         """Returns once the event is committed, with its outcome when the pipeline part succeeded."""
         future: asyncio.Future[Completed] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(tenant_hk, []).append(_Wanted(write, future))
+        waiting = self._waiting.setdefault(tenant_hk, [])
+        waiting.append(_Wanted(write, future))
         if tenant_hk not in self._runs:
             self._runs[tenant_hk] = asyncio.create_task(self._drain(tenant_hk), name="immediate-pipeline")
+        gathering = self._gathering.get(tenant_hk)
+        if gathering is not None and len(waiting) >= gathering[0] and not gathering[1].done():
+            gathering[1].set_result(None)
         return await future
 
     async def stop(self) -> None:
@@ -79,11 +85,35 @@ class ImmediatePipeline:
 
     async def _drain(self, tenant_hk: bytes) -> None:
         try:
-            while batch := self._take(tenant_hk):
+            expected = 0
+            while True:
+                await self._gather(tenant_hk, expected)
+                batch = self._take(tenant_hk)
+                if not batch:
+                    break
                 await self._run(tenant_hk, batch)
+                # The callers just answered may come straight back, beside those who came meanwhile.
+                expected = len(batch) + len(self._waiting.get(tenant_hk, ()))
         finally:
             # No await between the last empty take and here, so no caller can be left behind.
             del self._runs[tenant_hk]
+
+    async def _gather(self, tenant_hk: bytes, expected: int) -> None:
+        """Wait at most `gather_ms` until `expected` requests wait: those that came during the last run
+        and the callers it answered, who may come straight back. A run costs about 1.9 ms plus 0.18 ms an
+        event (8 events 3.5 ms, 16 events 4.9 ms). Starting at once with the first would split such
+        callers into two runs that take turns, each waiting for the other, where one run would serve
+        them all sooner."""
+        if self._gather_seconds <= 0 or len(self._waiting.get(tenant_hk, ())) >= expected:
+            return
+        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._gathering[tenant_hk] = (min(expected, self._max_events), arrived)
+        try:
+            await asyncio.wait_for(arrived, self._gather_seconds)
+        except TimeoutError:
+            pass
+        finally:
+            del self._gathering[tenant_hk]
 
     def _take(self, tenant_hk: bytes) -> list[_Wanted]:
         waiting = self._waiting.get(tenant_hk, [])
