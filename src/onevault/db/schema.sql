@@ -1518,7 +1518,7 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION util.analyze_grown_tables(p_min_changes bigint DEFAULT 200, p_below_rows bigint DEFAULT 10000) RETURNS SETOF text
+CREATE FUNCTION util.analyze_grown_tables(p_min_changes bigint DEFAULT 200, p_below_rows bigint DEFAULT 1000) RETURNS SETOF text
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     SET lock_timeout TO '100ms'
