@@ -1388,10 +1388,10 @@ CREATE FUNCTION staging.tenants_with_pending_work() RETURNS TABLE(tenant_hk byte
       FROM auth.tenant_h t
       LEFT JOIN LATERAL (SELECT true AS found FROM raw.site_tracking_events e
                           WHERE e.tenant_hk = t.tenant_hk AND e.processing_status = 'PENDING'
-                          ORDER BY e.raw_event_id LIMIT 1) r ON true
+                          ORDER BY e.raw_event_id DESC LIMIT 1) r ON true
       LEFT JOIN LATERAL (SELECT true AS found FROM staging.site_events s
                           WHERE s.tenant_hk = t.tenant_hk AND s.business_status = 'PENDING'
-                          ORDER BY s.raw_event_id LIMIT 1) b ON true
+                          ORDER BY s.raw_event_id DESC LIMIT 1) b ON true
      WHERE r.found OR b.found
 $$;
 
