@@ -159,3 +159,23 @@ def test_the_worker_analyzes_the_tables_it_filled(database: Database, make_tenan
         thread.join(timeout=30)
     assert worker.processed.loaded == 300
     assert reltuples(database, "business.site_event_h") == 300
+
+
+def test_a_worker_that_cannot_refresh_statistics_goes_on_draining(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    with database.admin() as admin:  # the refresh fails with "permission denied"
+        admin.execute("REVOKE EXECUTE ON FUNCTION util.analyze_grown_tables(bigint, bigint) FROM onevault_app")
+    with database.app() as conn:
+        load_raw(conn, acme, generate(3, 1, 4, seed=4).events)  # 12 events
+    worker, thread = start_in_thread(database.app_url, poll_seconds=0.2, statistics_seconds=0.1)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and worker.processed.loaded < 12:
+            time.sleep(0.1)
+        time.sleep(0.5)  # several refreshes fail meanwhile
+        alive = thread.is_alive()
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+    assert worker.processed.loaded == 12
+    assert alive

@@ -4,8 +4,9 @@ A cached generic plan lives until its tables' statistics change. One made while 
 find rows through the wrong index, and its cost then grows with the table: a POST /track run went from
 4 to 16 ms within a few thousand events, until autovacuum (a minute apart by default) analyzed the
 table. Every API and worker process asks `util.analyze_grown_tables()` (migration 0023) every
-`ONEVAULT_STATISTICS_SECONDS`; it analyzes the tables that doubled, one caller at a time, and the
-ANALYZE makes every session plan again.
+`ONEVAULT_STATISTICS_SECONDS`; it analyzes the tables under 1,000 rows that doubled since their last
+ANALYZE, one caller at a time, and the ANALYZE makes every session plan again. A failure here only
+leaves the statistics to autovacuum: it is logged, and neither the API nor a worker stops for it.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def analyze_grown_tables(conn: psycopg.Connection) -> list[str]:
-    """Analyze the tables that doubled since their last ANALYZE, in a transaction of their own; returns
-    their names. A sample of a large table may take longer than a request may."""
+    """Analyze the tables under 1,000 rows that doubled since their last ANALYZE, in a transaction of
+    their own; returns their names. No statement timeout: a table's sample may take longer than a
+    request may."""
     with conn.transaction():
         conn.execute(query("no_statement_timeout"))
         return [row[0] for row in conn.execute(query("analyze_grown_tables"))]

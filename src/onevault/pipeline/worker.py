@@ -82,10 +82,16 @@ class Worker:
         while they were small (onevault.db.statistics)."""
         if self.statistics_seconds <= 0 or time.monotonic() < self._next_statistics:
             return
-        analyzed = analyze_grown_tables(conn)
+        self._next_statistics = time.monotonic() + self.statistics_seconds
+        try:
+            analyzed = analyze_grown_tables(conn)
+        except psycopg.OperationalError:
+            raise  # the connection is gone: run() reconnects
+        except psycopg.Error as exc:  # statistics only speed plans up: never stop draining for them
+            log.warning("could not refresh table statistics: %s", exc)
+            return
         if analyzed:
             log.info("analyzed grown tables: %s", ", ".join(analyzed))
-        self._next_statistics = time.monotonic() + self.statistics_seconds
 
 
 def start_in_thread(conninfo: str, **options: float | int) -> tuple[Worker, threading.Thread]:
