@@ -7,8 +7,9 @@
 -- every session, and the plans made next see the table as it is. API and worker processes call this
 -- every few seconds (ONEVAULT_STATISTICS_SECONDS); it analyzes the tables whose changes since their
 -- last ANALYZE reach their size then (they have doubled) and at least p_min_changes rows, as long as
--- that size was under p_below_rows. Past it the statistics already say how many rows a tenant has, the
--- index a plan picks no longer changes as the table grows, and autovacuum keeps the figures. Each
+-- that size was under p_below_rows. Statistics of a thousand rows keep the plans right as the table
+-- grows (analyzed at 1,000 or 1,600 rows, a run stayed at 3.7-4.6 ms over the next 8,000 events;
+-- analyzed at 240, it went on growing, 4.5 to 7.3 ms over 3,200), and autovacuum keeps the figures. Each
 -- ANALYZE also makes every session plan again: a POST /track run that plans its 40 statements anew
 -- takes 40-60 ms instead of 5, once on each pooled connection, so the fewer the better.
 CREATE FUNCTION util.analyze_grown_tables(p_min_changes bigint DEFAULT 200, p_below_rows bigint DEFAULT 1000)
