@@ -244,6 +244,7 @@ END)))),
     CONSTRAINT site_tracking_events_user_agent_check CHECK ((length(user_agent) <= 1024)),
     CONSTRAINT site_tracking_events_visitor_key_check CHECK (((length(visitor_key) = 40) AND (visitor_key ~ '^visitor_[0-9a-f]+$'::text)))
 );
+ALTER TABLE ONLY raw.site_tracking_events ALTER COLUMN processing_status SET STATISTICS 0;
 
 ALTER TABLE ONLY raw.site_tracking_events FORCE ROW LEVEL SECURITY;
 
@@ -930,7 +931,7 @@ BEGIN
          WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (p_raw_event_ids)
            AND staging.in_step(r.processing_status, p_status)
            AND NOT EXISTS (SELECT 1 FROM staging.site_events s
-                            WHERE s.tenant_hk = r.tenant_hk AND s.raw_event_id = r.raw_event_id)
+                            WHERE s.tenant_hk = r.tenant_hk AND s.raw_event_id = r.raw_event_id OFFSET 0)
     ), fields AS MATERIALIZED (
         SELECT src.*,
                CASE WHEN jsonb_typeof(p -> 'event_type') = 'string' THEN p ->> 'event_type' END AS event_type,
