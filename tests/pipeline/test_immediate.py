@@ -129,6 +129,11 @@ def test_a_failed_run_still_stores_the_event_and_says_it_is_queued(
     assert again["duplicate"] is True  # a retry is still stored once
 
 
+def write(i: int, agent: str = UA["User-Agent"], make: Callable[[int], dict[str, object]] = event) -> RawWrite:
+    """The parsed request of event `make(i)` from one client address."""
+    return RawWrite(parse_event(json.dumps(make(i)).encode(), 65536), "203.0.113.9", agent)
+
+
 def track_params(
     tenant_hk: bytes,
     numbers: Iterable[int],
@@ -137,7 +142,7 @@ def track_params(
 ) -> dict[str, object]:
     """`staging.track_events_now`'s parameters for the events `make(i)` (this module's `event`)."""
     # Built by hand, every id as often as it is given: the statement itself must run a repeated id once.
-    writes = [RawWrite(parse_event(json.dumps(make(i)).encode(), 65536), "203.0.113.9", agent) for i in numbers]
+    writes = [write(i, agent, make) for i in numbers]
     return {
         "tenant_hk": tenant_hk,
         "event_ids": [w.event.event_id for w in writes],
@@ -224,10 +229,6 @@ async def run_and_fail(database: Database, tenant_hk: bytes) -> tuple[bool, bool
 def test_a_run_hands_its_connection_back_out_of_autocommit(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
     acme = make_tenant("acme").tenant.tenant_hk
     assert asyncio.run(run_and_fail(database, acme)) == (False, False)
-
-
-def write(i: int) -> RawWrite:
-    return RawWrite(parse_event(json.dumps(event(i)).encode(), 65536), "203.0.113.9", UA["User-Agent"])
 
 
 async def callers_coming_back(database: Database, tenant_hk: bytes, gather_ms: float) -> list[int]:

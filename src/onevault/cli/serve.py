@@ -35,9 +35,8 @@ def serve(
         rt = runtime(host=host, port=port)
         _first_start(rt)
     s = rt.settings
-    worker, thread = (
-        start_in_thread(rt.app_url, statistics_seconds=s.statistics_seconds) if with_worker else (None, None)
-    )
+    # The API's statistics keeper runs in this process already; the worker beside it need not ask too.
+    worker, thread = start_in_thread(rt.app_url, statistics_seconds=0) if with_worker else (None, None)
     inside = "a pipeline worker runs inside" if with_worker else "no worker inside: run `onevault worker`"
     console.print(f"OneVault is listening on http://{s.host}:{s.port}  (mode: {s.env}; {inside})")
     # uvicorn re-raises the SIGTERM it caught once it has shut down; with the default handler that kills
