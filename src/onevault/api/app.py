@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from psycopg_pool import AsyncConnectionPool
 
 from onevault import __version__
 from onevault.api.audit import AuditLog
@@ -22,6 +21,7 @@ from onevault.api.state import AppState
 from onevault.auth.credentials import CredentialStore
 from onevault.auth.tenants import TenantCache
 from onevault.auth.tokens import TokenConfig
+from onevault.db.pools import LifoConnectionPool
 from onevault.db.statistics import StatisticsKeeper
 from onevault.gctuning import tune_for_serving
 from onevault.ingest.writer import GroupCommitWriter
@@ -41,7 +41,7 @@ def create_app(runtime: Runtime, *, serving: bool = False, fast_ingest: bool = T
             "options": f"-c statement_timeout={settings.statement_timeout_ms}",
             "application_name": "onevault-api",
         }
-        pool = AsyncConnectionPool(
+        pool = LifoConnectionPool(
             runtime.app_url,
             min_size=settings.db_pool_min,
             max_size=settings.db_pool_max,
