@@ -431,8 +431,8 @@ DECLARE
     v_tenant bytea := util.current_tenant_hk();
     v_key    bigint := staging.tenant_lock_key(util.current_tenant_hk());
 BEGIN
-    PERFORM pg_advisory_lock(v_key);
     BEGIN
+        PERFORM pg_advisory_lock(v_key);
         raw_event_ids := ARRAY(
             SELECT raw_event_id FROM raw.site_tracking_events
              WHERE tenant_hk = v_tenant
@@ -442,11 +442,11 @@ BEGIN
              LIMIT greatest(p_batch_size, 0)
                FOR UPDATE SKIP LOCKED);
         load_dts := clock_timestamp();
-    EXCEPTION WHEN OTHERS OR query_canceled THEN
         PERFORM pg_advisory_unlock(v_key);
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
+        PERFORM staging.release_claim_lock(v_key);
         RAISE;
     END;
-    PERFORM pg_advisory_unlock(v_key);
 END
 $$;
 
@@ -1084,8 +1084,8 @@ BEGIN
     IF v_last IS NOT NULL THEN
         -- Claims are taken one at a time per tenant (as staging.claim_raw_batch), so they commit in order.
         v_key := staging.tenant_lock_key(v_tenant);
-        PERFORM pg_advisory_lock(v_key);
         BEGIN
+            PERFORM pg_advisory_lock(v_key);
             v_ids := ARRAY(
                 SELECT c.raw_event_id FROM (
                     SELECT r.raw_event_id FROM raw.site_tracking_events r
@@ -1094,11 +1094,11 @@ BEGIN
                      LIMIT greatest(1000, cardinality(p_event_ids))
                        FOR UPDATE SKIP LOCKED) c
                  ORDER BY c.raw_event_id);
-        EXCEPTION WHEN OTHERS OR query_canceled THEN
             PERFORM pg_advisory_unlock(v_key);
+        EXCEPTION WHEN OTHERS OR query_canceled THEN
+            PERFORM staging.release_claim_lock(v_key);
             RAISE;
         END;
-        PERFORM pg_advisory_unlock(v_key);
         IF cardinality(v_ids) > 0 THEN
             PERFORM staging.run_claimed_batch(v_ids, clock_timestamp());
         END IF;
@@ -1255,6 +1255,20 @@ CREATE FUNCTION util.json_text(p_value jsonb) RETURNS text
 CREATE FUNCTION staging.referrer_in(p jsonb, ed jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN NULLIF(btrim(COALESCE(util.json_text((p -> 'referrer'::text)), util.json_text((p -> 'referrer_url'::text)), util.json_text((ed -> 'referrer'::text)), util.json_text((ed -> 'referrer_url'::text)), util.json_text((ed -> 'page_referrer'::text)))), ''::text);
+
+CREATE FUNCTION staging.release_claim_lock(p_key bigint) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    -- pg_advisory_lock(bigint) files its key as classid (high half) and objid (low half), objsubid 1.
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
+                WHERE l.locktype = 'advisory' AND l.pid = pg_catalog.pg_backend_pid() AND l.granted
+                  AND l.classid = ((p_key >> 32) & 4294967295)::oid
+                  AND l.objid = (p_key & 4294967295)::oid AND l.objsubid = 1) THEN
+        PERFORM pg_catalog.pg_advisory_unlock(p_key);
+    END IF;
+END
+$$;
 
 CREATE FUNCTION staging.run_claimed_batch(p_raw_event_ids bigint[], p_load_dts timestamp with time zone) RETURNS TABLE(valid_count integer, suspicious_count integer, invalid_count integer, loaded_count integer, error_count integer)
     LANGUAGE plpgsql
