@@ -22,6 +22,10 @@ $$;
 
 DO $$
 DECLARE
+    -- The lock before the block, and the handler and unlock after it, as 0018 left them.
+    c_lock   constant text := '(\n\s*)PERFORM pg_advisory_lock\(v_key\);\n\s*BEGIN\n';
+    c_unlock constant text := '(\n\s*)EXCEPTION WHEN OTHERS OR query_canceled THEN\s+PERFORM pg_advisory_unlock\(v_key\);'
+                              '\s+RAISE;\s+END;\s+PERFORM pg_advisory_unlock\(v_key\);';
     v_fn  regprocedure;
     v_def text;
 BEGIN
@@ -29,17 +33,15 @@ BEGIN
                                 'staging.process_events_now(text[])'::regprocedure]
     LOOP
         v_def := pg_get_functiondef(v_fn);
-        IF v_def !~ '(\n\s*)PERFORM pg_advisory_lock\(v_key\);\n\s*BEGIN\n'
-           OR v_def !~ '(\n\s*)EXCEPTION WHEN OTHERS OR query_canceled THEN\s+PERFORM pg_advisory_unlock\(v_key\);\s+RAISE;\s+END;\s+PERFORM pg_advisory_unlock\(v_key\);' THEN
+        IF v_def !~ c_lock OR v_def !~ c_unlock THEN
             RAISE EXCEPTION '0026: % does not hold the expected claim block', v_fn;
         END IF;
-        -- The lock goes in as the block's first statement ...
-        v_def := regexp_replace(v_def, '(\n\s*)PERFORM pg_advisory_lock\(v_key\);\n\s*BEGIN\n',
-                                '\1BEGIN\1    PERFORM pg_advisory_lock(v_key);' || chr(10));
-        -- ... the unlock as its last, and the handler lets go only of a lock it holds.
-        v_def := regexp_replace(v_def,
-            '(\n\s*)EXCEPTION WHEN OTHERS OR query_canceled THEN\s+PERFORM pg_advisory_unlock\(v_key\);\s+RAISE;\s+END;\s+PERFORM pg_advisory_unlock\(v_key\);',
-            '\1    PERFORM pg_advisory_unlock(v_key);\1EXCEPTION WHEN OTHERS OR query_canceled THEN\1    PERFORM staging.release_claim_lock(v_key);\1    RAISE;\1END;');
+        -- The lock goes in as the block's first statement, the unlock as its last, and the handler lets
+        -- go only of a lock this session holds.
+        v_def := regexp_replace(v_def, c_lock, '\1BEGIN\1    PERFORM pg_advisory_lock(v_key);' || chr(10));
+        v_def := regexp_replace(v_def, c_unlock,
+            '\1    PERFORM pg_advisory_unlock(v_key);\1EXCEPTION WHEN OTHERS OR query_canceled THEN'
+            '\1    PERFORM staging.release_claim_lock(v_key);\1    RAISE;\1END;');
         EXECUTE v_def;
     END LOOP;
 END
