@@ -75,6 +75,22 @@ def test_every_tenant_table_forces_rls_with_using_and_with_check(database: Datab
             assert not any("coalesce" in (q or "").lower() for q, _ in policies), "a policy must never default"
 
 
+def test_every_policy_reads_the_tenant_setting_once_a_statement(database: Database) -> None:
+    # As an uncorrelated subquery (an InitPlan) the setting is read and decoded once a statement instead
+    # of once a row written or read (migration 0027).
+    with database.admin() as conn:
+        policies = conn.execute(
+            "SELECT format('%I.%I', schemaname, tablename), qual, with_check FROM pg_policies "
+            "WHERE policyname = 'tenant_isolation'"
+        ).fetchall()
+        assert {name for name, _, _ in policies} == set(tenant_tables(conn))
+        once = "(tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))"
+        assert all(q == once and c == once for _, q, c in policies), policies
+    with database.app() as conn:  # the application role: row-level security applies
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT * FROM staging.event_stats_minute"))
+    assert "InitPlan" in plan and "current_setting" not in plan.split("InitPlan")[0], plan
+
+
 def test_every_key_of_a_tenant_table_includes_tenant_hk(database: Database) -> None:
     with database.admin() as conn:
         for table in tenant_tables(conn):

@@ -75,7 +75,14 @@ def test_status_and_dashboard_view_follow_the_tenant(database: Database, two_loa
         ("2026-11-27", datetime(2026, 11, 27, tzinfo=UTC)),
         (1795773600000, datetime(2026, 11, 27, 10, tzinfo=UTC)),
         (1795773600, datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-11-27T10:00Z", datetime(2026, 11, 27, 10, tzinfo=UTC)),
+        ("2026-11-27T10:00:00.250Z", datetime(2026, 11, 27, 10, 0, 0, 250000, tzinfo=UTC)),
+        ("2028-02-29T10:00:00Z", datetime(2028, 2, 29, 10, tzinfo=UTC)),
         ("2026-02-30T10:00:00Z", None),
+        ("2027-02-29", None),
+        ("2026-04-31", None),
+        (10**15, None),
+        (None, None),
         ("2026-13-01", None),
         ("yesterday", None),
         ("0000-01-01", None),
@@ -88,6 +95,22 @@ def test_event_time_parsing_never_raises(database: Database, value: object, expe
     with database.admin() as conn:
         row = conn.execute("SELECT staging.parse_event_time(%s::jsonb)", (json.dumps(value),)).fetchone()
     assert row == (expected,)
+
+
+def test_event_time_without_a_zone_is_utc_whatever_the_session_time_zone(database: Database) -> None:
+    # The parser is an inlined SQL expression (migration 0027) whose casts are stable: a session's
+    # TimeZone must not change what a zoneless time means.
+    with database.admin() as conn:
+        conn.execute("SET TimeZone = 'America/New_York'")
+        rows = conn.execute(
+            "SELECT staging.parse_event_time(v::jsonb) FROM unnest(%s::text[]) v",
+            (['"2026-11-27T10:00:00"', '"2026-11-27"', '"2026-11-27T10:00:00Z"'],),
+        ).fetchall()
+    assert rows == [
+        (datetime(2026, 11, 27, 10, tzinfo=UTC),),
+        (datetime(2026, 11, 27, tzinfo=UTC),),
+        (datetime(2026, 11, 27, 10, tzinfo=UTC),),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -839,38 +839,8 @@ CREATE FUNCTION staging.page_url_in(p jsonb) RETURNS text
     RETURN CASE WHEN (jsonb_typeof((p -> 'page_url'::text)) = 'string'::text) THEN btrim((p ->> 'page_url'::text)) ELSE NULL::text END;
 
 CREATE FUNCTION staging.parse_event_time(p_value jsonb) RETURNS timestamp with time zone
-    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
-    AS $_$
-DECLARE
-    v_num numeric;
-    v     text;
-BEGIN
-    IF jsonb_typeof(p_value) = 'number' THEN
-        v_num := p_value::numeric;
-        IF v_num > 1e11 AND v_num < 1e14 THEN
-            v_num := v_num / 1000;  -- epoch milliseconds
-        END IF;
-        RETURN CASE WHEN v_num > 0 AND v_num < 1e11 THEN to_timestamp(v_num::double precision) END;
-    END IF;
-    IF jsonb_typeof(p_value) IS DISTINCT FROM 'string' THEN
-        RETURN NULL;
-    END IF;
-    v := p_value #>> '{}';
-    IF v !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?)?([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'
-       OR left(v, 4) = '0000'
-       OR substr(v, 9, 2)::int > extract(day FROM make_date(left(v, 4)::int, substr(v, 6, 2)::int, 1)
-                                               + interval '1 month - 1 day') THEN
-        RETURN NULL;
-    END IF;
-    IF length(v) = 10 THEN
-        v := v || 'T00:00:00';
-    END IF;
-    IF substr(v, 11) !~ '([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
-        v := v || '+00';  -- no zone after the date: UTC
-    END IF;
-    RETURN v::timestamptz;
-END
-$_$;
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN CASE jsonb_typeof(p_value) WHEN 'number'::text THEN CASE WHEN (((p_value)::numeric > '100000000000'::numeric) AND ((p_value)::numeric < '100000000000000'::numeric)) THEN to_timestamp((((p_value)::numeric / (1000)::numeric))::double precision) WHEN (((p_value)::numeric > (0)::numeric) AND ((p_value)::numeric < '100000000000'::numeric)) THEN to_timestamp(((p_value)::numeric)::double precision) ELSE NULL::timestamp with time zone END WHEN 'string'::text THEN CASE WHEN ((p_value #>> '{}'::text[]) !~ '^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([T ]([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?)?([Zz]|[+-](0[0-9]|1[0-5])(:?[0-5][0-9])?)?$'::text) THEN NULL::timestamp with time zone WHEN ("left"((p_value #>> '{}'::text[]), 4) = '0000'::text) THEN NULL::timestamp with time zone WHEN (((substr((p_value #>> '{}'::text[]), 9, 2))::integer > 28) AND (((substr((p_value #>> '{}'::text[]), 9, 2))::integer)::numeric > EXTRACT(day FROM (make_date(("left"((p_value #>> '{}'::text[]), 4))::integer, (substr((p_value #>> '{}'::text[]), 6, 2))::integer, 1) + '1 mon -1 days'::interval)))) THEN NULL::timestamp with time zone WHEN (length((p_value #>> '{}'::text[])) = 10) THEN (((p_value #>> '{}'::text[]) || 'T00:00:00+00'::text))::timestamp with time zone WHEN (substr((p_value #>> '{}'::text[]), 11) ~ '([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)$'::text) THEN ((p_value #>> '{}'::text[]))::timestamp with time zone ELSE (((p_value #>> '{}'::text[]) || '+00'::text))::timestamp with time zone END ELSE NULL::timestamp with time zone END;
 
 CREATE FUNCTION staging.prepare_batch(p_raw_event_ids bigint[], p_status text) RETURNS integer
     LANGUAGE plpgsql
@@ -1576,8 +1546,9 @@ BEGIN
     -- Identifiers come from regclass (already validated), quoted with %s of a regclass.
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', p_table);
     EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', p_table);
-    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (tenant_hk = util.current_tenant_hk()) '
-                   'WITH CHECK (tenant_hk = util.current_tenant_hk())', p_table);
+    -- The subquery is computed once a statement, not once a row (migration 0027).
+    EXECUTE format('CREATE POLICY tenant_isolation ON %s USING (tenant_hk = (SELECT util.current_tenant_hk())) '
+                   'WITH CHECK (tenant_hk = (SELECT util.current_tenant_hk()))', p_table);
 END
 $$;
 
@@ -2142,9 +2113,6 @@ ALTER TABLE ONLY staging.quality_stats_minute
     ADD CONSTRAINT quality_stats_minute_pk PRIMARY KEY (tenant_hk, minute, rule, severity);
 
 ALTER TABLE ONLY staging.site_events
-    ADD CONSTRAINT site_events_event_id_uq UNIQUE (tenant_hk, event_id);
-
-ALTER TABLE ONLY staging.site_events
     ADD CONSTRAINT site_events_pk PRIMARY KEY (tenant_hk, raw_event_id);
 
 ALTER TABLE ONLY staging.user_agent_parsed
@@ -2180,7 +2148,7 @@ CREATE TRIGGER site_tracking_events_notify AFTER INSERT ON raw.site_tracking_eve
 
 ALTER TABLE audit.request_log ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON audit.request_log USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON audit.request_log USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
 ALTER TABLE auth.api_token ENABLE ROW LEVEL SECURITY;
 
@@ -2188,13 +2156,13 @@ ALTER TABLE auth.site_key ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE auth.tenant_h ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON auth.api_token USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON auth.api_token USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON auth.site_key USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON auth.site_key USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON auth.tenant_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON auth.tenant_h USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON auth.tenant_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON auth.tenant_s USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
 ALTER TABLE auth.tenant_s ENABLE ROW LEVEL SECURITY;
 
@@ -2222,37 +2190,37 @@ ALTER TABLE business.site_visitor_details_s ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE business.site_visitor_h ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON business.site_event_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_event_details_s USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_event_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_event_h USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_event_page_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_event_page_l USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_event_session_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_event_session_l USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_event_visitor_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_event_visitor_l USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_page_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_page_details_s USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_page_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_page_h USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_session_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_session_details_s USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_session_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_session_h USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_session_visitor_l USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_session_visitor_l USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_visitor_details_s USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_visitor_details_s USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON business.site_visitor_h USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON business.site_visitor_h USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
 ALTER TABLE raw.site_tracking_events ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE raw.site_tracking_events_audit ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON raw.site_tracking_events USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON raw.site_tracking_events USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON raw.site_tracking_events_audit USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON raw.site_tracking_events_audit USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
 ALTER TABLE staging.data_quality_log ENABLE ROW LEVEL SECURITY;
 
@@ -2262,15 +2230,15 @@ ALTER TABLE staging.quality_stats_minute ENABLE ROW LEVEL SECURITY;
 
 ALTER TABLE staging.site_events ENABLE ROW LEVEL SECURITY;
 
-CREATE POLICY tenant_isolation ON staging.data_quality_log USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON staging.data_quality_log USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON staging.event_stats_minute USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON staging.event_stats_minute USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON staging.quality_stats_minute USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON staging.quality_stats_minute USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON staging.site_events USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON staging.site_events USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
-CREATE POLICY tenant_isolation ON staging.user_agent_parsed USING ((tenant_hk = util.current_tenant_hk())) WITH CHECK ((tenant_hk = util.current_tenant_hk()));
+CREATE POLICY tenant_isolation ON staging.user_agent_parsed USING ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk))) WITH CHECK ((tenant_hk = ( SELECT util.current_tenant_hk() AS current_tenant_hk)));
 
 ALTER TABLE staging.user_agent_parsed ENABLE ROW LEVEL SECURITY;
 
