@@ -58,7 +58,9 @@ def statement(function: str, start: str, end: str, big: Big) -> str:
     ups = sorted((f for f in MIGRATIONS.glob("0*.sql") if not f.name.endswith(".down.sql")), reverse=True)
     text = next(t for f in ups if f"FUNCTION {function}(" in (t := f.read_text()))
     body = text[text.index(f"FUNCTION {function}(") :]
-    body = body[: body.index("\n$$;")]
+    end_of_body = re.search(r"\n\$_?\$;", body)  # $_$ when the body holds a $ of its own
+    assert end_of_body is not None
+    body = body[: end_of_body.start()]
     i = body.index(start)
     sql = body[i : body.index(end, i) + len(end)]
     for name, value in [

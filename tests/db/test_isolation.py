@@ -105,6 +105,21 @@ def test_every_key_of_a_tenant_table_includes_tenant_hk(database: Database) -> N
                 assert "tenant_hk" in columns, f"{table}.{name} omits tenant_hk"
 
 
+def test_business_keys_compare_the_hash_key_before_the_tenant(database: Database) -> None:
+    # Hubs, links and satellites are probed by tenant and hash key together; a B-tree that compares the
+    # hash first settles almost every comparison on its first column (migration 0028).
+    with database.admin() as conn:
+        keys = conn.execute(
+            "SELECT c.conrelid::regclass::text, (SELECT array_agg(a.attname::text ORDER BY k.ord) "
+            "FROM unnest(c.conkey) WITH ORDINALITY k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum) "
+            "FROM pg_constraint c WHERE c.contype = 'p' AND c.connamespace = 'business'::regnamespace"
+        ).fetchall()
+    assert len(keys) >= 12, keys
+    for table, columns in keys:
+        assert columns[0].endswith("_hk") and columns[0] != "tenant_hk" and columns[1] == "tenant_hk", (table, columns)
+
+
 def test_every_security_definer_function_pins_its_search_path(database: Database) -> None:
     with database.admin() as conn:
         definers = conn.execute(

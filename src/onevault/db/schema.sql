@@ -411,15 +411,11 @@ CREATE FUNCTION staging.batch_tables() RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS pipeline_url_v2 (
-        url text, scheme text, host text, port text, path text, clean_query text, tracking jsonb, page_key text
-    ) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS pipeline_batch_v2 (
         LIKE staging.site_events,
         needs_session boolean, fired integer[], cookieless_key text,
         event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea
     ) ON COMMIT DELETE ROWS;
-    DELETE FROM pipeline_url_v2;
     DELETE FROM pipeline_batch_v2;
 END
 $$;
@@ -858,34 +854,6 @@ BEGIN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
     PERFORM staging.batch_tables();
-    -- Each distinct page URL and referrer of the batch, parsed once.
-    INSERT INTO pipeline_url_v2
-    SELECT d.url, u.scheme, u.host, u.port, u.path, q.clean_query, q.tracking,
-           CASE WHEN u.host IS NOT NULL THEN
-                    u.scheme || '://' || u.host
-                    || CASE WHEN u.port IS NULL OR (u.scheme, u.port) IN (('http', '80'), ('https', '443'))
-                            THEN '' ELSE ':' || u.port END
-                    || CASE WHEN u.path = '' THEN '/' ELSE u.path END
-                WHEN d.url ~ '^/([^/]|$)' THEN split_part(split_part(d.url, '#', 1), '?', 1)
-           END
-      FROM (SELECT DISTINCT v.url
-              FROM raw.site_tracking_events r
-             CROSS JOIN LATERAL unnest(ARRAY[staging.page_url_in(r.raw_payload),
-                                         staging.referrer_in(r.raw_payload, staging.event_data_of(r.raw_payload))])
-                   AS v(url)
-             WHERE r.tenant_hk = v_tenant AND r.raw_event_id = ANY (p_raw_event_ids)
-               AND staging.in_step(r.processing_status, p_status) AND v.url IS NOT NULL) d
-      LEFT JOIN LATERAL staging.url_parts(d.url) u ON true
-      LEFT JOIN LATERAL (
-            SELECT string_agg(kv, '&' ORDER BY ord)
-                       FILTER (WHERE NOT staging.is_tracking_param(split_part(kv, '=', 1))) AS clean_query,
-                   jsonb_object_agg(lower(split_part(kv, '=', 1)),
-                                    util.url_decode(CASE WHEN strpos(kv, '=') > 0
-                                                         THEN substr(kv, strpos(kv, '=') + 1) ELSE '' END))
-                       FILTER (WHERE staging.is_tracking_param(split_part(kv, '=', 1))) AS tracking
-              FROM regexp_split_to_table(u.query, '&') WITH ORDINALITY AS t(kv, ord)
-             WHERE kv <> '') q ON true;
-
     INSERT INTO pipeline_batch_v2 (
         tenant_hk, raw_event_id, event_id, event_type, page_url, page_key, page_host, page_path, page_query,
         page_title, referrer_url, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
@@ -914,6 +882,28 @@ BEGIN
                coalesce(util.json_text(p -> 'visitor_id'), util.json_text(ed -> 'visitor_id')) AS visitor_in,
                coalesce(util.json_text(p -> 'user_id'), util.json_text(ed -> 'user_id')) AS user_id
           FROM src
+    ), urls AS MATERIALIZED (  -- each distinct page URL and referrer of the batch, parsed once
+        SELECT d.url, u.scheme, u.host, u.port, u.path, q.clean_query, q.tracking,
+               CASE WHEN u.host IS NOT NULL THEN
+                        u.scheme || '://' || u.host
+                        || CASE WHEN u.port IS NULL OR (u.scheme, u.port) IN (('http', '80'), ('https', '443'))
+                                THEN '' ELSE ':' || u.port END
+                        || CASE WHEN u.path = '' THEN '/' ELSE u.path END
+                    WHEN d.url ~ '^/([^/]|$)' THEN split_part(split_part(d.url, '#', 1), '?', 1)
+               END AS page_key
+          FROM (SELECT DISTINCT v.url
+                  FROM fields f CROSS JOIN LATERAL unnest(ARRAY[f.page_url_in, f.referrer_in]) AS v(url)
+                 WHERE v.url IS NOT NULL) d
+          LEFT JOIN LATERAL staging.url_parts(d.url) u ON true
+          LEFT JOIN LATERAL (
+                SELECT string_agg(kv, '&' ORDER BY ord)
+                           FILTER (WHERE NOT staging.is_tracking_param(split_part(kv, '=', 1))) AS clean_query,
+                       jsonb_object_agg(lower(split_part(kv, '=', 1)),
+                                        util.url_decode(CASE WHEN strpos(kv, '=') > 0
+                                                             THEN substr(kv, strpos(kv, '=') + 1) ELSE '' END))
+                           FILTER (WHERE staging.is_tracking_param(split_part(kv, '=', 1))) AS tracking
+                  FROM regexp_split_to_table(u.query, '&') WITH ORDINALITY AS t(kv, ord)
+                 WHERE kv <> '') q ON true
     ), parsed AS MATERIALIZED (  -- each function once per row
         SELECT f.*, u.scheme, u.host, u.path, u.clean_query, u.tracking, u.page_key, ru.host AS ref_host,
                staging.parse_event_time(f.ts_in) AS ts_parsed,
@@ -922,8 +912,8 @@ BEGIN
                staging.client_key(f.session_in, '^(sess|session)_', 'sess_') AS client_session,
                staging.client_key(f.visitor_in, '^visitor_', 'visitor_') AS client_visitor
           FROM fields f
-          LEFT JOIN pipeline_url_v2 u ON u.url = f.page_url_in
-          LEFT JOIN pipeline_url_v2 ru ON ru.url = f.referrer_in
+          LEFT JOIN urls u ON u.url = f.page_url_in
+          LEFT JOIN urls ru ON ru.url = f.referrer_in
           LEFT JOIN staging.user_agent_parsed ua
                  ON ua.tenant_hk = f.tenant_hk AND ua.ua_hash = f.ua_hash
     ), judged AS MATERIALIZED (
@@ -2059,40 +2049,40 @@ ALTER TABLE ONLY auth.visitor_salt
     ADD CONSTRAINT visitor_salt_pk PRIMARY KEY (salt_day);
 
 ALTER TABLE ONLY business.site_event_details_s
-    ADD CONSTRAINT site_event_details_s_pk PRIMARY KEY (tenant_hk, site_event_hk, load_dts);
+    ADD CONSTRAINT site_event_details_s_pk PRIMARY KEY (site_event_hk, tenant_hk, load_dts);
 
 ALTER TABLE ONLY business.site_event_h
-    ADD CONSTRAINT site_event_h_pk PRIMARY KEY (tenant_hk, site_event_hk);
+    ADD CONSTRAINT site_event_h_pk PRIMARY KEY (site_event_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_event_page_l
-    ADD CONSTRAINT site_event_page_l_pk PRIMARY KEY (tenant_hk, site_event_page_hk);
+    ADD CONSTRAINT site_event_page_l_pk PRIMARY KEY (site_event_page_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_event_session_l
-    ADD CONSTRAINT site_event_session_l_pk PRIMARY KEY (tenant_hk, site_event_session_hk);
+    ADD CONSTRAINT site_event_session_l_pk PRIMARY KEY (site_event_session_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_event_visitor_l
-    ADD CONSTRAINT site_event_visitor_l_pk PRIMARY KEY (tenant_hk, site_event_visitor_hk);
+    ADD CONSTRAINT site_event_visitor_l_pk PRIMARY KEY (site_event_visitor_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_page_details_s
-    ADD CONSTRAINT site_page_details_s_pk PRIMARY KEY (tenant_hk, site_page_hk, load_dts);
+    ADD CONSTRAINT site_page_details_s_pk PRIMARY KEY (site_page_hk, tenant_hk, load_dts);
 
 ALTER TABLE ONLY business.site_page_h
-    ADD CONSTRAINT site_page_h_pk PRIMARY KEY (tenant_hk, site_page_hk);
+    ADD CONSTRAINT site_page_h_pk PRIMARY KEY (site_page_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_session_details_s
-    ADD CONSTRAINT site_session_details_s_pk PRIMARY KEY (tenant_hk, site_session_hk, load_dts);
+    ADD CONSTRAINT site_session_details_s_pk PRIMARY KEY (site_session_hk, tenant_hk, load_dts);
 
 ALTER TABLE ONLY business.site_session_h
-    ADD CONSTRAINT site_session_h_pk PRIMARY KEY (tenant_hk, site_session_hk);
+    ADD CONSTRAINT site_session_h_pk PRIMARY KEY (site_session_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_session_visitor_l
-    ADD CONSTRAINT site_session_visitor_l_pk PRIMARY KEY (tenant_hk, site_session_visitor_hk);
+    ADD CONSTRAINT site_session_visitor_l_pk PRIMARY KEY (site_session_visitor_hk, tenant_hk);
 
 ALTER TABLE ONLY business.site_visitor_details_s
-    ADD CONSTRAINT site_visitor_details_s_pk PRIMARY KEY (tenant_hk, site_visitor_hk, load_dts);
+    ADD CONSTRAINT site_visitor_details_s_pk PRIMARY KEY (site_visitor_hk, tenant_hk, load_dts);
 
 ALTER TABLE ONLY business.site_visitor_h
-    ADD CONSTRAINT site_visitor_h_pk PRIMARY KEY (tenant_hk, site_visitor_hk);
+    ADD CONSTRAINT site_visitor_h_pk PRIMARY KEY (site_visitor_hk, tenant_hk);
 
 ALTER TABLE ONLY raw.site_tracking_events_audit
     ADD CONSTRAINT site_tracking_events_audit_pk PRIMARY KEY (tenant_hk, audit_id);
