@@ -847,6 +847,7 @@ DECLARE
     -- util.hub_hk's tenant part, normalised once per batch instead of once per key.
     v_prefix    text := util.hk_part(v_tenant_id, true) || '||';
     v_count     integer;
+    v_analyzed  text[];  -- oid and batch size of the last ANALYZE of this session's work table
     -- Each rule's penalty by number, read once per batch (a join would rescan the rules for every row).
     v_penalties numeric[] := ARRAY(SELECT penalty FROM staging.quality_rules() ORDER BY id);
 BEGIN
@@ -974,8 +975,12 @@ BEGIN
     GET DIAGNOSTICS v_count = ROW_COUNT;
     -- A temp table has no statistics otherwise; only the join and grouping keys matter (all columns cost 50 ms).
     -- A small batch (POST /track) skips it: its plans are right without, and each ANALYZE forces a replan.
-    IF v_count >= 100 THEN
+    v_analyzed := regexp_match(current_setting('onevault.batch_analyzed', true), '^(\d+):(\d+)$');
+    IF v_count >= 100
+       AND (v_analyzed IS NULL OR v_analyzed[1]::oid <> 'pipeline_batch_v2'::regclass::oid
+            OR v_count > 2 * v_analyzed[2]::integer) THEN
         ANALYZE pipeline_batch_v2 (raw_event_id, visitor_key, session_key, page_key);
+        PERFORM set_config('onevault.batch_analyzed', 'pipeline_batch_v2'::regclass::oid || ':' || v_count, false);
     END IF;
     RETURN v_count;
 END
