@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -138,14 +140,19 @@ def backend_cpu_seconds(conn: psycopg.Connection) -> float | None:
     """CPU seconds the workers' database backends used: a figure that other load on a shared machine
     inflates far less than wall time. None when the server is not on this machine."""
     sql = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'onevault-worker'"
-    ticks = 0
-    for (pid,) in conn.execute(sql).fetchall():
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        ticks += int(fields[11]) + int(fields[12])  # utime and stime
-    return ticks / os.sysconf("SC_CLK_TCK") or None
+    seconds = [process_cpu_seconds(pid) for (pid,) in conn.execute(sql).fetchall()]
+    if any(s is None for s in seconds):
+        return None
+    return sum(s for s in seconds if s is not None) or None
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user and system) a process on this machine has used so far; None if it is not here."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime and stime
 
 
 def main() -> None:
@@ -157,14 +164,7 @@ def main() -> None:
     parser.add_argument("--shape", choices=("dataset", "bench"), default="dataset", help="which events to drain")
     parser.add_argument("--functions", action="store_true", help="print each pipeline function's time")
     args = parser.parse_args()
-    admin_url = os.environ.get("SYSTEM_DATABASE_URL")
-    handle, workdir = None, None
-    if admin_url is None:
-        from onevault.db.embedded import start_embedded
-
-        workdir = Path(tempfile.mkdtemp(prefix="drain-bench-"))
-        admin_url, handle = start_embedded(workdir)
-    try:
+    with admin_server("drain-bench-") as admin_url:
         template = prepare_template(admin_url, args.events, args.shape)
         try:
             for workers in args.workers:
@@ -173,11 +173,25 @@ def main() -> None:
         finally:
             with psycopg.connect(admin_url, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+
+
+@contextmanager
+def admin_server(prefix: str) -> Iterator[str]:
+    """The admin URL of SYSTEM_DATABASE_URL's server, or of an embedded one in a temporary directory."""
+    admin_url = os.environ.get("SYSTEM_DATABASE_URL")
+    if admin_url is not None:
+        yield admin_url
+        return
+    from onevault.db.embedded import start_embedded
+
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    admin_url, handle = start_embedded(workdir)
+    try:
+        yield admin_url
     finally:
         # The embedded server's directory holds gigabytes of WAL after a large drain: stop it and delete it.
-        if handle is not None and workdir is not None:
-            handle.cleanup()
-            shutil.rmtree(workdir, ignore_errors=True)
+        handle.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

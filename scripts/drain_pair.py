@@ -16,10 +16,7 @@ otherwise an embedded PostgreSQL in a temporary directory.
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -38,9 +35,11 @@ BATCH = 2000
 
 
 def backend_cpu(pid: int) -> float:
-    """CPU seconds (user and system) the backend has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds the backend has used so far (it must run on this machine)."""
+    seconds = drain_bench.process_cpu_seconds(pid)
+    if seconds is None:
+        raise SystemExit("drain_pair.py reads backend CPU from /proc: the server must run on this machine")
+    return seconds
 
 
 def copy_with(admin_url: str, template: str, variant: str) -> tuple[str, str]:
@@ -71,11 +70,8 @@ def run(admin_url: str, events: int, variants: list[str]) -> None:
         for turn in range(-(-events // BATCH)):
             order = range(len(variants)) if turn % 2 == 0 else reversed(range(len(variants)))
             for k in order:
-                pid, started, cpu_before = (
-                    conns[k].info.backend_pid,
-                    time.perf_counter(),
-                    backend_cpu(conns[k].info.backend_pid),
-                )
+                pid = conns[k].info.backend_pid
+                started, cpu_before = time.perf_counter(), backend_cpu(pid)
                 run_tenant_batch(conns[k], tenant, BATCH)
                 wall[k] += time.perf_counter() - started
                 cpu[k] += backend_cpu(pid) - cpu_before
@@ -95,19 +91,8 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("variants", nargs="+", help="SQL files applied to one copy each; '-' for none")
     args = parser.parse_args()
-    admin_url = os.environ.get("SYSTEM_DATABASE_URL")
-    if admin_url is not None:
+    with drain_bench.admin_server("drain-pair-") as admin_url:
         run(admin_url, args.events, args.variants)
-        return
-    from onevault.db.embedded import start_embedded
-
-    workdir = Path(tempfile.mkdtemp(prefix="drain-pair-"))
-    admin_url, handle = start_embedded(workdir)
-    try:
-        run(admin_url, args.events, args.variants)
-    finally:
-        handle.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

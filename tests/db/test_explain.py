@@ -1,8 +1,9 @@
 """The hot queries use their indexes once the tables hold enough rows (EXPLAIN after ANALYZE): claims of
 raw and staged rows, the statements of a batch, and the reads behind /track/status and /track/dashboard.
 
-The batch statements are taken from the migration that defines them (their plpgsql variables replaced
-by values), so the plans checked are those of the code that runs.
+The batch statements are taken from the functions' stored bodies (their plpgsql variables replaced by
+values), so the plans checked are those of the code that runs, including what later migrations patched
+into a function's definition.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -23,7 +23,6 @@ from onevault.pipeline.runner import drain_once
 from tests.conftest import Cluster, Database, drop_database, new_database
 from tests.pipeline.dataset import generate, load_raw
 
-MIGRATIONS = Path(__file__).parents[2] / "src/onevault/db/migrations"
 BATCH = 2000
 
 
@@ -53,14 +52,11 @@ def big(cluster: Cluster) -> Iterator[Big]:
 
 
 def statement(function: str, start: str, end: str, big: Big) -> str:
-    """The statement of `function`, as the latest migration that defines it has it, that begins with
-    `start` and ends with `end`."""
-    ups = sorted((f for f in MIGRATIONS.glob("0*.sql") if not f.name.endswith(".down.sql")), reverse=True)
-    text = next(t for f in ups if f"FUNCTION {function}(" in (t := f.read_text()))
-    body = text[text.index(f"FUNCTION {function}(") :]
-    end_of_body = re.search(r"\n\$_?\$;", body)  # $_$ when the body holds a $ of its own
-    assert end_of_body is not None
-    body = body[: end_of_body.start()]
+    """The statement of `function`, as the database stores it, that begins with `start` and ends with `end`."""
+    with big.db.admin() as conn:
+        row = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = %s::regproc", (function,)).fetchone()
+    assert row is not None
+    body = str(row[0])
     i = body.index(start)
     sql = body[i : body.index(end, i) + len(end)]
     for name, value in [
