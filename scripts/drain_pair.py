@@ -76,11 +76,20 @@ def run(admin_url: str, events: int, variants: list[str]) -> None:
                 wall[k] += time.perf_counter() - started
                 cpu[k] += backend_cpu(pid) - cpu_before
     finally:
-        for conn in conns:
-            conn.close()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            for name in [template] + [name for name, _ in copies]:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        close_and_drop(conns, admin_url, [template] + [name for name, _ in copies])
+    report(variants, wall, cpu, events)
+
+
+def close_and_drop(conns: list[psycopg.Connection], admin_url: str, databases: list[str]) -> None:
+    for conn in conns:
+        conn.close()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        for name in databases:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def report(variants: list[str], wall: list[float], cpu: list[float], events: int) -> None:
+    """Each variant's wall time and backend CPU per event, one line each."""
     for k, variant in enumerate(variants):
         per_event = f"wall {wall[k] * 1e6 / events:7.1f} us/event   backend CPU {cpu[k] * 1e6 / events:7.1f} us/event"
         print(f"{variant:<40} {per_event}")

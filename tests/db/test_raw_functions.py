@@ -141,3 +141,28 @@ def test_store_events_falls_back_when_an_id_is_taken(database: Database, make_te
         ("second", "DUPLICATE", 1, ["evt_t1"]),
     ]
     assert audit[3][:3] == ("third", "INGESTED", 1)
+
+
+def test_the_raw_insert_runs_inline_and_parses_each_payload_once(database: Database) -> None:
+    # Migration 0030: a SQL function the planner cannot inline runs through the function executor once per
+    # row, and a payload cast in a flattened subquery is parsed again at each use.
+    with database.app() as conn:
+        plan = "\n".join(
+            str(row[0])
+            for row in conn.execute(
+                "EXPLAIN (VERBOSE) SELECT * FROM raw.rows_to_store('\\x01', '\\x02', ARRAY['evt_1'],"
+                " ARRAY['203.0.113.7'::inet], ARRAY['ua'], ARRAY[%s])",
+                (EVENT,),
+            )
+        )
+        assert "truncate_ip" not in plan and "cookieless_visitor_key" not in plan
+        assert "sha256(" in plan and "set_masklen(" in plan  # their bodies, inlined
+        assert plan.count("::jsonb") - plan.count("::jsonb[]") - plan.count("'null'::jsonb") == 0
+        cookieless = conn.execute(
+            "SELECT visitor_key, client_ip::text FROM raw.rows_to_store('\\x01', '\\x02', ARRAY['evt_1', 'evt_2'],"
+            " ARRAY['203.0.113.7'::inet, NULL], ARRAY['ua', 'ua'], ARRAY[%s, %s])",
+            (EVENT, '{"event_type": "x", "visitor_id": "visitor_1"}'),
+        ).fetchall()
+    assert cookieless[0][0].startswith("visitor_") and len(cookieless[0][0]) == 40
+    assert cookieless[0][1] == "203.0.113.0/24"
+    assert cookieless[1] == (None, None)

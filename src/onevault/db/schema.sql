@@ -95,7 +95,7 @@ END
 $$;
 
 CREATE FUNCTION raw.truncate_ip(p_ip inet) RETURNS inet
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN (network(set_masklen(p_ip, CASE family(p_ip) WHEN 4 THEN 24 ELSE 48 END)))::inet;
 
 SET default_tablespace = '';
@@ -211,7 +211,7 @@ CREATE FUNCTION raw.canonical_event_id(p_event_id text) RETURNS text
     RETURN CASE WHEN (p_event_id ~~ 'evt\_%'::text) THEN p_event_id ELSE ('evt_'::text || p_event_id) END;
 
 CREATE FUNCTION raw.cookieless_visitor_key(p_salt bytea, p_tenant_hk bytea, p_ip inet, p_user_agent text) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     RETURN ('visitor_'::text || "left"(encode(sha256(((p_salt || p_tenant_hk) || convert_to(((COALESCE(host(p_ip), ''::text) || '|'::text) || COALESCE(p_user_agent, ''::text)), 'UTF8'::name))), 'hex'::text), 32));
 
 CREATE TABLE raw.site_tracking_events (
@@ -283,12 +283,11 @@ CREATE FUNCTION raw.rows_to_store(p_tenant_hk bytea, p_salt bytea, p_event_ids t
     LANGUAGE sql STABLE
     AS $$
     SELECT e.event_id, raw.truncate_ip(e.client_ip),
-           CASE WHEN coalesce(j.payload -> 'visitor_id', j.payload #> '{event_data,visitor_id}', 'null') = 'null'
+           CASE WHEN coalesce(e.payload -> 'visitor_id', e.payload #> '{event_data,visitor_id}', 'null') = 'null'
                 THEN raw.cookieless_visitor_key(p_salt, p_tenant_hk, e.client_ip, e.user_agent) END,
-           e.user_agent, j.payload
-      FROM unnest(p_event_ids, p_client_ips, p_user_agents, p_payloads)
-               AS e(event_id, client_ip, user_agent, raw_payload)
-           CROSS JOIN LATERAL (SELECT e.raw_payload::jsonb AS payload) AS j
+           e.user_agent, e.payload
+      FROM unnest(p_event_ids, p_client_ips, p_user_agents, p_payloads::jsonb[])
+               AS e(event_id, client_ip, user_agent, payload)
 $$;
 
 CREATE FUNCTION raw.store_events(p_tenant_hk bytea, p_event_ids text[], p_client_ips inet[], p_user_agents text[], p_payloads text[], p_batch_id text) RETURNS SETOF text
