@@ -1,5 +1,6 @@
 """A session analyzes its batch work table once for batches of about one size (migration 0029): each
-ANALYZE makes every later statement of the batch plan again, for statistics that barely move."""
+ANALYZE makes every later statement of the batch plan again, for statistics that barely move. And it
+creates the table once, quietly (migration 0031)."""
 
 from __future__ import annotations
 
@@ -46,3 +47,22 @@ def test_a_session_analyzes_its_work_table_again_only_for_a_much_larger_batch(da
     # The first batch analyzes; equal and slightly larger ones keep its statistics; a batch more than
     # twice the size analyzes again; a small one (as POST /track's runs) never does.
     assert counts == [1, 1, 1, 2, 2]
+
+
+def test_a_session_creates_its_work_table_once_and_without_notices(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    with database.app() as conn, conn.transaction():
+        conn.execute(query("insert_raw_events"), raw_params(acme, [[write(n) for n in range(30)]], "bulk"))
+    notices: list[str] = []
+    with database.app() as conn:
+        conn.autocommit = True
+        conn.add_notice_handler(lambda diag: notices.append(str(diag.message_primary)))
+        tables = []
+        for _ in range(3):
+            assert run_tenant_batch(conn, acme, 10).staged == 10
+            row = conn.execute("SELECT to_regclass('pg_temp.pipeline_batch_v2')::oid").fetchone()
+            tables.append(row[0] if row else None)
+            # Emptied at commit: the next batch never sees this one's rows.
+            assert conn.execute("SELECT count(*) FROM pg_temp.pipeline_batch_v2").fetchone() == (0,)
+    assert tables[0] is not None and tables == [tables[0]] * 3
+    assert notices == []  # CREATE TABLE IF NOT EXISTS noticed "already exists" at every batch but the first

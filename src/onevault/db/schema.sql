@@ -410,11 +410,13 @@ CREATE FUNCTION staging.batch_tables() RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    CREATE TEMP TABLE IF NOT EXISTS pipeline_batch_v2 (
-        LIKE staging.site_events,
-        needs_session boolean, fired integer[], cookieless_key text,
-        event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea
-    ) ON COMMIT DELETE ROWS;
+    IF to_regclass('pg_temp.pipeline_batch_v2') IS NULL THEN
+        CREATE TEMP TABLE pipeline_batch_v2 (
+            LIKE staging.site_events,
+            needs_session boolean, fired integer[], cookieless_key text,
+            event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea
+        ) ON COMMIT DELETE ROWS;
+    END IF;
     DELETE FROM pipeline_batch_v2;
 END
 $$;
@@ -1425,14 +1427,16 @@ CREATE FUNCTION staging.url_parts(p_url text) RETURNS TABLE(scheme text, host te
 $_$;
 
 CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RETURNS void
-    LANGUAGE sql
+    LANGUAGE plpgsql
     AS $$
-    SELECT count(*) FROM (
+BEGIN
+    PERFORM count(*) FROM (
         SELECT 1 FROM raw.site_tracking_events
          WHERE tenant_hk = util.current_tenant_hk() AND processing_status IN ('PENDING', 'PROCESSING')
            AND raw_event_id < p_first_raw_event_id
          ORDER BY raw_event_id DESC LIMIT 1
-           FOR UPDATE) x
+           FOR UPDATE) x;
+END
 $$;
 
 CREATE FUNCTION staging.write_quality_log() RETURNS void
