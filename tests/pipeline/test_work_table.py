@@ -66,3 +66,29 @@ def test_a_session_creates_its_work_table_once_and_without_notices(database: Dat
             assert conn.execute("SELECT count(*) FROM pg_temp.pipeline_batch_v2").fetchone() == (0,)
     assert tables[0] is not None and tables == [tables[0]] * 3
     assert notices == []  # CREATE TABLE IF NOT EXISTS noticed "already exists" at every batch but the first
+
+
+def test_a_session_whose_work_table_has_the_old_shape_still_runs_batches(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # Migration 0033 put the hot columns first; a pooled session that made its table before keeps the old
+    # column order, and every statement must name the columns it writes.
+    acme = make_tenant("acme").tenant.tenant_hk
+    with database.app() as conn, conn.transaction():
+        conn.execute(query("insert_raw_events"), raw_params(acme, [[write(n) for n in range(30)]], "bulk"))
+    with database.app() as conn:
+        conn.autocommit = True
+        conn.execute(
+            "CREATE TEMP TABLE pipeline_batch_v2 (LIKE staging.site_events, needs_session boolean, fired integer[],"
+            " cookieless_key text, event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea)"
+            " ON COMMIT DELETE ROWS"
+        )
+        first = run_tenant_batch(conn, acme, 30)
+        with database.admin() as admin:  # send the staged events through the business load again
+            admin.execute("UPDATE staging.site_events SET business_status = 'PENDING'")
+        again = run_tenant_batch(conn, acme, 30)
+        column = conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = 'pg_temp.pipeline_batch_v2'::regclass"
+                              " AND attnum = 1").fetchone()  # fmt: skip
+    assert (first.staged, first.loaded) == (30, 30)
+    assert again.loaded == 30
+    assert column == ("tenant_hk",)  # the session kept its own table
+    with database.admin() as admin:
+        assert admin.execute("SELECT count(*) FROM business.site_event_h").fetchone() == (30,)
