@@ -1,6 +1,6 @@
 """A session analyzes its batch work table once for batches of about one size (migration 0029): each
 ANALYZE makes every later statement of the batch plan again, for statistics that barely move. And it
-creates the table once, quietly (migration 0031)."""
+creates the table once, quietly (migration 0031), and looks each distinct user agent up once (0034)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import json
 import psycopg
 
 from onevault.db.queries import query
+from onevault.db.tenancy import tenant_transaction
 from onevault.ingest.contract import parse_event
 from onevault.ingest.writer import RawWrite, raw_params
-from onevault.pipeline.runner import run_tenant_batch
+from onevault.pipeline.runner import run_tenant_batch, store_agents
 from tests.conftest import Database
 
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -92,3 +93,36 @@ def test_a_session_whose_work_table_has_the_old_shape_still_runs_batches(databas
     assert column == ("tenant_hk",)  # the session kept its own table
     with database.admin() as admin:
         assert admin.execute("SELECT count(*) FROM business.site_event_h").fetchone() == (30,)
+
+
+def agent_scans(conn: psycopg.Connection) -> tuple[int, int]:
+    """Index and sequential scans of the parsed user agents so far (statistics flushed first)."""
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    conn.execute("SELECT pg_stat_clear_snapshot()")
+    row = conn.execute(
+        "SELECT idx_scan, seq_scan FROM pg_stat_user_tables WHERE relid = 'staging.user_agent_parsed'::regclass"
+    ).fetchone()
+    assert row is not None
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def test_a_batch_looks_up_each_distinct_agent_once(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    agents = [AGENT, AGENT.replace("128.0", "129.0"), AGENT.replace("Linux", "Windows")]
+    writes = [write(n)._replace(user_agent=agents[n % 3]) if n < 39 else write(n)._replace(user_agent=None)
+              for n in range(40)]  # fmt: skip
+    with database.app() as conn, conn.transaction():
+        conn.execute(query("insert_raw_events"), raw_params(acme, [writes], "bulk"))
+    with database.app() as conn:
+        conn.autocommit = True
+        with tenant_transaction(conn, acme):
+            store_agents(conn, agents)
+            ids = [r[0] for r in conn.execute("SELECT raw_event_id FROM raw.site_tracking_events").fetchall()]
+        before = agent_scans(conn)
+        with tenant_transaction(conn, acme):
+            assert conn.execute("SELECT staging.prepare_batch(%s, 'PENDING')", (ids,)).fetchone() == (40,)
+            browsers = conn.execute("SELECT count(*) FROM pipeline_batch_v2 WHERE browser_name = 'Firefox'")
+            assert browsers.fetchone() == (39,)
+        after = agent_scans(conn)
+    # One probe of the key per distinct agent: not one per event, nor a read of all the tenant's agents.
+    assert (after[0] - before[0], after[1] - before[1]) == (3, 0)

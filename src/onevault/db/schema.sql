@@ -944,7 +944,7 @@ BEGIN
     ), fields AS MATERIALIZED (
         SELECT src.*,
                CASE WHEN jsonb_typeof(p -> 'event_type') = 'string' THEN p ->> 'event_type' END AS event_type,
-               staging.page_url_in(p) AS page_url_in, sha256(convert_to(user_agent, 'UTF8')) AS ua_hash,
+               staging.page_url_in(p) AS page_url_in,
                coalesce(p -> 'timestamp', ed -> 'timestamp', ed -> 'event_timestamp') AS ts_in,
                coalesce(util.json_text(ed -> 'title'), util.json_text(ed -> 'page_title'),
                         util.json_text(p -> 'title'), util.json_text(p -> 'page_title')) AS title,
@@ -975,6 +975,13 @@ BEGIN
                            FILTER (WHERE staging.is_tracking_param(split_part(kv, '=', 1))) AS tracking
                   FROM regexp_split_to_table(u.query, '&') WITH ORDINALITY AS t(kv, ord)
                  WHERE kv <> '') q ON true
+    ), agents AS MATERIALIZED (  -- each distinct user agent of the batch, looked up once by its key
+        SELECT a.user_agent, ua.device_type, ua.browser_name, ua.browser_version, ua.os_name, ua.os_version, ua.is_bot
+          FROM (SELECT DISTINCT f.user_agent FROM fields f WHERE f.user_agent IS NOT NULL) a
+          LEFT JOIN LATERAL (SELECT u.device_type, u.browser_name, u.browser_version, u.os_name, u.os_version, u.is_bot
+                               FROM staging.user_agent_parsed u
+                              WHERE u.tenant_hk = v_tenant AND u.ua_hash = sha256(convert_to(a.user_agent, 'UTF8'))
+                             OFFSET 0) ua ON true
     ), parsed AS MATERIALIZED (  -- each function once per row
         SELECT f.*, u.scheme, u.host, u.path, u.clean_query, u.tracking, u.page_key, ru.host AS ref_host,
                staging.parse_event_time(f.ts_in) AS ts_parsed,
@@ -985,8 +992,7 @@ BEGIN
           FROM fields f
           LEFT JOIN urls u ON u.url = f.page_url_in
           LEFT JOIN urls ru ON ru.url = f.referrer_in
-          LEFT JOIN staging.user_agent_parsed ua
-                 ON ua.tenant_hk = f.tenant_hk AND ua.ua_hash = f.ua_hash
+          LEFT JOIN agents ua ON ua.user_agent = f.user_agent
     ), judged AS MATERIALIZED (
         SELECT p.*, coalesce(p.client_visitor, p.cookieless_key) AS visitor_key,
                coalesce(p.ts_parsed, p.received_at) AS event_time,
