@@ -38,7 +38,7 @@ def database_with(admin_url: str, variant: str) -> tuple[str, str, bytes]:
     """A migrated database with one tenant and the variant's SQL applied: its name, URL and tenant."""
     name = f"ingest_pair_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        drain_bench.roles.ensure_app_role(conn, drain_bench.PASSWORD)
+        roles.ensure_app_role(conn, drain_bench.PASSWORD)
         conn.execute(f'CREATE DATABASE "{name}"')
     url = roles.with_database(admin_url, name)
     with psycopg.connect(url) as conn:

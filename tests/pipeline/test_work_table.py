@@ -24,15 +24,20 @@ def write(number: int) -> RawWrite:
     return RawWrite(parse_event(json.dumps(body).encode(), 65536), "203.0.113.9", AGENT)
 
 
-def analyze_count(conn: psycopg.Connection) -> int:
-    """How often this session's work table has been analyzed (its statistics flushed first)."""
+def table_stats(conn: psycopg.Connection, table: str, *columns: str) -> tuple[int, ...]:
+    """Columns of `table`'s row in pg_stat_user_tables, this session's statistics flushed first."""
     conn.execute("SELECT pg_stat_force_next_flush()")  # flushed as the backend goes idle after it
     conn.execute("SELECT pg_stat_clear_snapshot()")
     row = conn.execute(
-        "SELECT analyze_count FROM pg_stat_user_tables WHERE relid = to_regclass('pg_temp.pipeline_batch_v2')"
+        f"SELECT {', '.join(columns)} FROM pg_stat_user_tables WHERE relid = to_regclass(%s)", (table,)
     ).fetchone()
-    assert row is not None, "the work table has no statistics entry"
-    return int(row[0])
+    assert row is not None, f"{table} has no statistics entry"
+    return tuple(int(v or 0) for v in row)
+
+
+def analyze_count(conn: psycopg.Connection) -> int:
+    """How often this session's work table has been analyzed."""
+    return table_stats(conn, "pg_temp.pipeline_batch_v2", "analyze_count")[0]
 
 
 def test_a_session_analyzes_its_work_table_again_only_for_a_much_larger_batch(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
@@ -95,15 +100,9 @@ def test_a_session_whose_work_table_has_the_old_shape_still_runs_batches(databas
         assert admin.execute("SELECT count(*) FROM business.site_event_h").fetchone() == (30,)
 
 
-def agent_scans(conn: psycopg.Connection) -> tuple[int, int]:
-    """Index and sequential scans of the parsed user agents so far (statistics flushed first)."""
-    conn.execute("SELECT pg_stat_force_next_flush()")
-    conn.execute("SELECT pg_stat_clear_snapshot()")
-    row = conn.execute(
-        "SELECT idx_scan, seq_scan FROM pg_stat_user_tables WHERE relid = 'staging.user_agent_parsed'::regclass"
-    ).fetchone()
-    assert row is not None
-    return int(row[0] or 0), int(row[1] or 0)
+def agent_scans(conn: psycopg.Connection) -> tuple[int, ...]:
+    """Index and sequential scans of the parsed user agents so far."""
+    return table_stats(conn, "staging.user_agent_parsed", "idx_scan", "seq_scan")
 
 
 def test_a_batch_looks_up_each_distinct_agent_once(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
