@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     group_commit_max_events: int = Field(default=1000, ge=1, le=10000)
     group_commit_flushers: int = Field(default=2, ge=1, le=16)
     # POST /track: a tenant's next run waits at most this long for as many requests as its last run took.
-    track_gather_ms: float = Field(default=1.0, ge=0, le=50)
+    # 0: it starts at once, and clients split into runs that take turns (docs/pipeline.md).
+    track_gather_ms: float = Field(default=0.0, ge=0, le=50)
     forwarded_allow_ips: str = "127.0.0.1"
     # Rate limits in the `limits` notation ("N/second", "N/minute", several joined by ";"). Per tenant
     # after authentication; per client address before it, so floods of bad credentials are limited too.
