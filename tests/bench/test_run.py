@@ -7,11 +7,14 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from rich.console import Console
 
+from onevault.bench import measure
 from onevault.bench.processes import ServiceEnv, start_api
 from onevault.bench.report import Goal, build_rows, goal_failures, integrity_failures, table
 from onevault.bench.run import Sizes, run_bench
@@ -48,15 +51,30 @@ ISSUE_GOALS = {
 
 
 @pytest.mark.slow
-def test_tiny_run_measures_everything_and_judges_each_goal(wrk: str, cluster: Cluster, tmp_path: Path) -> None:
+def test_tiny_run_measures_everything_and_judges_each_goal(
+    wrk: str, cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings(
         system_database_url=cluster.admin_url,
         app_db_password=TEST_APP_PASSWORD,  # the role is shared with the rest of the suite: keep its password
         data_dir=tmp_path / "data",
     )
+    backlogs_during_drain: dict[int, list[str]] = {}
+    real_drain = measure.drain
+
+    def drain(*args: Any, **kwargs: Any) -> Any:
+        run = args[1].name.rsplit("_", 1)[0]  # onevault_bench_<run id>, the prefix of this run's databases
+        with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
+            names = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (run + "_",))
+            backlogs_during_drain[args[4]] = sorted(n.removeprefix(run + "_") for (n,) in names if "backlog" in n)
+        return real_drain(*args, **kwargs)
+
+    monkeypatch.setattr(measure, "drain", drain)
     out = io.StringIO()
     measured = run_bench(settings, TINY, Console(file=out, width=120))
     assert "drain, 2 worker" in out.getvalue()  # progress was shown
+    # The one-worker drain's copy is gone before the two workers start: its cleanup would share their CPUs.
+    assert backlogs_during_drain == {1: ["backlog", "backlog2"], 2: ["backlog"]}
 
     assert set(measured.loads) == {"trivial", "async", "batch", "sync", "status", "dashboard"}
     for name, load in measured.loads.items():
