@@ -53,7 +53,8 @@ def database_with(admin_url: str, variant: str) -> tuple[str, str, bytes]:
 
 def run(admin_url: str, events: int, per: int, variants: list[str], sync: bool) -> None:
     made = [database_with(admin_url, v) for v in variants]
-    conns = [psycopg.connect(roles.app_conninfo(url, drain_bench.PASSWORD)) for _, url, _ in made]
+    # POST /track's statement is the whole transaction, in autocommit mode, as the API runs it.
+    conns = [psycopg.connect(roles.app_conninfo(url, drain_bench.PASSWORD), autocommit=sync) for _, url, _ in made]
     wall, cpu = [0.0] * len(variants), [0.0] * len(variants)
     statement = query("track_events_now" if sync else "insert_raw_events")
     try:
@@ -67,12 +68,10 @@ def run(admin_url: str, events: int, per: int, variants: list[str], sync: bool) 
                     params.update(agent_params(part.user_agents))
                 pid = conn.info.backend_pid
                 started, cpu_before = time.perf_counter(), backend_cpu(pid)
-                if sync:  # as the API runs it: one statement in autocommit mode is the whole transaction
-                    conn.autocommit = True
+                if sync:
                     conn.execute(statement, params)
                     if turn % 50 == 0:  # the API's statistics keeper, which asks every few seconds
                         analyze_grown_tables(conn)
-                    conn.autocommit = False
                 else:
                     with tenant_transaction(conn, tenant):
                         conn.execute(statement, params)

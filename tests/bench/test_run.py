@@ -62,12 +62,12 @@ def test_tiny_run_measures_everything_and_judges_each_goal(
     backlogs_during_drain: dict[int, list[str]] = {}
     real_drain = measure.drain
 
-    def drain(*args: Any, **kwargs: Any) -> Any:
-        run = args[1].name.rsplit("_", 1)[0]  # onevault_bench_<run id>, the prefix of this run's databases
+    def drain(env: Any, db: Any, tenant_hk: bytes, total: int, workers: int, progress: Any) -> Any:
+        run = db.name.rsplit("_", 1)[0] + "_"  # onevault_bench_<run id>_, the prefix of this run's databases
         with psycopg.connect(cluster.admin_url, autocommit=True) as conn:
-            names = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (run + "_",))
-            backlogs_during_drain[args[4]] = sorted(n.removeprefix(run + "_") for (n,) in names if "backlog" in n)
-        return real_drain(*args, **kwargs)
+            names = conn.execute("SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (run,))
+            backlogs_during_drain[workers] = sorted(n.removeprefix(run) for (n,) in names if "backlog" in n)
+        return real_drain(env, db, tenant_hk, total, workers, progress)
 
     monkeypatch.setattr(measure, "drain", drain)
     out = io.StringIO()

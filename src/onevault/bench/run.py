@@ -163,18 +163,22 @@ def _backlog(bench: Bench) -> tuple[BenchDatabase, Credentials]:
     return db, creds
 
 
+def _drain(bench: Bench, db: BenchDatabase, creds: Credentials, workers: int) -> None:
+    n = bench.sizes.backlog_events
+    with bench.steps.step(f"pipeline drain, {workers} worker(s)", n) as tick:
+        bench.measured.drains[workers] = measure.drain(bench.env, db, creds.tenant.tenant_hk, n, workers, tick)
+
+
 def _drains_and_reads(bench: Bench, backlog: BenchDatabase, creds: Credentials) -> None:
     """Drain a copy with 1 worker, the original with 2, then read status and dashboard from the latter."""
-    n, s = bench.sizes.backlog_events, bench.sizes
+    s = bench.sizes
     with bench.steps.step("backlog copied for the second drain"):
         second = bench.cluster.create_database("backlog2", template=backlog)
-    for workers, db in ((1, second), (2, backlog)):
-        with bench.steps.step(f"pipeline drain, {workers} worker(s)", n) as tick:
-            bench.measured.drains[workers] = measure.drain(bench.env, db, creds.tenant.tenant_hk, n, workers, tick)
-        if db is second:
-            # Dropped before the next drain: autovacuum would otherwise clean up its million processed
-            # rows beside the two workers (10 s of CPU during a 77 s drain; docs/performance.md).
-            bench.cluster.drop_database(second)
+    _drain(bench, second, creds, 1)
+    # Dropped before the next drain: autovacuum would otherwise clean up its million processed rows beside
+    # the two workers (10 s of CPU during a 77 s drain; docs/performance.md).
+    bench.cluster.drop_database(second)
+    _drain(bench, backlog, creds, 2)
     api = start_api(bench.env, backlog, name="api-reads")
     try:
         for name in ("status", "dashboard"):
