@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from onevault.db.tenancy import tenant_transaction
@@ -155,3 +156,45 @@ def test_salts_older_than_yesterday_are_deleted(database: Database) -> None:
         # The same salt all day: the same visitor key for the same address and agent.
         again = conn.execute("SELECT auth.visitor_salt_for_today()").fetchone()
         assert again == today
+
+
+@pytest.fixture
+def many_waiting(database: Database, make_tenant):  # type: ignore[no-untyped-def]
+    """Twenty tenants with two pending events each; the last tenant made has waited longest."""
+    tenants = [make_tenant(f"tenant-{n:02d}").tenant.tenant_hk for n in range(20)]
+    with database.app() as conn:
+        for n, hk in reversed(list(enumerate(tenants))):
+            load_raw(conn, hk, generate(1, 1, 2, seed=n).events)
+    return tenants
+
+
+def pending_tenants(conn: psycopg.Connection) -> set[bytes]:
+    rows = conn.execute("SELECT DISTINCT tenant_hk FROM raw.site_tracking_events WHERE processing_status = 'PENDING'")
+    return {bytes(row[0]) for row in rows}
+
+
+def test_one_call_takes_twelve_tenants_longest_waiting_first(database: Database, many_waiting) -> None:  # type: ignore[no-untyped-def]
+    # Migration 0035: each tenant's batch costs about five subtransactions, and a transaction caches 64.
+    with database.admin() as conn:
+        first = conn.execute("SELECT raw_to_staging_count FROM staging.process_complete_pipeline(1000)").fetchone()
+        assert first == (24,)
+        assert pending_tenants(conn) == set(many_waiting[:8])  # the eight whose events came last
+        second = conn.execute("SELECT raw_to_staging_count FROM staging.process_complete_pipeline(1000)").fetchone()
+        assert second == (16,) and pending_tenants(conn) == set()
+
+
+def test_one_call_stays_within_the_cached_subtransactions(database: Database, many_waiting) -> None:  # type: ignore[no-untyped-def]
+    with database.admin() as calling, database.admin() as looking:
+        if calling.info.server_version < 160000:
+            pytest.skip("pg_stat_get_backend_subxact needs PostgreSQL 16+ (the embedded server's run checks this)")
+        with calling.transaction(force_rollback=True):
+            calling.execute("SELECT * FROM staging.process_complete_pipeline(1000)")
+            cache = looking.execute(
+                "SELECT s.subxact_count, s.subxact_overflowed"
+                "  FROM pg_stat_get_backend_idset() AS b, pg_stat_get_backend_subxact(b) AS s"
+                " WHERE pg_stat_get_backend_pid(b) = %s",
+                (calling.info.backend_pid,),
+            ).fetchone()
+    assert cache is not None
+    count, overflowed = cache
+    assert overflowed is False and 40 <= count <= 64  # twelve tenants' batches; thirteen overflowed before

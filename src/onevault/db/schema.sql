@@ -1074,10 +1074,17 @@ DECLARE
     v_staged  integer := 0; v_valid integer := 0; v_susp integer := 0; v_invalid integer := 0;
     v_loaded  integer := 0; v_errors integer := 0;
 BEGIN
+    -- At most twelve tenants a call, longest waiting first: about five subtransactions each, and
+    -- PostgreSQL caches 64 per transaction (migration 0035).
     FOREACH v_tenant IN ARRAY ARRAY(
         SELECT t.tenant_hk FROM auth.tenant_h t
-         WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
-           AND staging.has_raw_work(t.tenant_hk))
+         CROSS JOIN LATERAL (SELECT e.raw_event_id FROM raw.site_tracking_events e
+                              WHERE e.tenant_hk = t.tenant_hk
+                                AND e.processing_status = ANY (ARRAY['PENDING', 'PROCESSING'])
+                              ORDER BY e.raw_event_id LIMIT 1) oldest
+         WHERE util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk()
+         ORDER BY oldest.raw_event_id
+         LIMIT 12)
     LOOP
         PERFORM set_config('onevault.tenant_hk', encode(v_tenant, 'hex'), true);
         SELECT * INTO c FROM staging.claim_raw_batch(p_batch_size);
