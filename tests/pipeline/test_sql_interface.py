@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 
 import psycopg
@@ -129,6 +130,49 @@ def test_url_parts(database: Database, url: str, parts: tuple | None) -> None:
     with database.admin() as conn:
         row = conn.execute("SELECT * FROM staging.url_parts(%s)", (url,)).fetchone()
     assert row == parts
+
+
+# Migration 0003's url_parts: every URL through the full pattern. Migration 0036 takes plain URLs apart with
+# string functions instead, and must give the same parts for every string.
+FULL_PATTERN_PARTS = r"""
+SELECT g.n, lower(m[1]), lower(m[2]), m[3], m[4], m[5]
+  FROM unnest(%s::text[]) WITH ORDINALITY AS g(url, n),
+       regexp_match(btrim(g.url), '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)'
+                                  '(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m
+ WHERE m IS NOT NULL
+ ORDER BY g.n
+"""
+URL_PIECES = ["http", "HTTPS", "ftp", "a", "Ex.COM", "b-1", "://", ":", "/", "//", "?", "#", "@", "[", "]", "::1",
+              ".", "80", "99999", "123456", " ", "\t", "%20", "&", "=", "utm_source=x", "é", "+", ""]  # fmt: skip
+
+
+def generated_urls(count: int, seed: int = 36) -> list[str]:
+    """URL-like strings: mostly a scheme and '://' and then random pieces, so both ways are exercised."""
+    rng = random.Random(seed)
+    urls = []
+    for _ in range(count):
+        head = rng.choice(["http://", "HTTPS://", "ftp://", " https://", "http:/", "//", "1http://", ""])
+        urls.append(head + "".join(rng.choice(URL_PIECES) for _ in range(rng.randint(0, 9))))
+    return urls
+
+
+def test_url_parts_equal_the_full_pattern_for_every_string(database: Database) -> None:
+    urls = [*generated_urls(20_000), "http://a@b@c", "http://a@/x", "http://h:123456/", "http://[abc]def/p?q#f"]
+    with database.admin() as conn:
+        expected = conn.execute(FULL_PATTERN_PARTS, (urls,)).fetchall()
+        got = conn.execute(
+            "SELECT g.n, u.* FROM unnest(%s::text[]) WITH ORDINALITY AS g(url, n),"
+            " staging.url_parts(g.url) AS u ORDER BY g.n",
+            (urls,),
+        ).fetchall()
+        plain = conn.execute(
+            "SELECT count(*) FROM unnest(%s::text[]) AS g(url)"
+            " WHERE btrim(g.url) ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#:@\\s\\[\\]]+(/[^?#\\s]*)?(\\?[^#]*)?(#.*)?$'",
+            (urls,),
+        ).fetchone()
+    # Both ways were taken, often: URLs taken apart by string functions, and URLs through the full pattern.
+    assert len(expected) > 4_000 and plain is not None and 2_000 < plain[0] < len(expected)
+    assert got == expected
 
 
 def test_url_decode_handles_utf8_plus_and_malformed(database: Database) -> None:

@@ -1502,10 +1502,25 @@ $$;
 CREATE FUNCTION staging.url_parts(p_url text) RETURNS TABLE(scheme text, host text, port text, path text, query text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $_$
-    SELECT lower(m[1]), lower(m[2]), m[3], m[4], m[5]
-      FROM regexp_match(btrim(p_url),
-             '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$') AS m
-     WHERE m IS NOT NULL
+    SELECT CASE WHEN s.plain THEN lower(split_part(s.u, ':', 1)) ELSE lower(s.m[1]) END,
+           CASE WHEN s.plain THEN lower(s.authority) ELSE lower(s.m[2]) END,
+           CASE WHEN s.plain THEN NULL ELSE s.m[3] END,
+           CASE WHEN s.plain THEN split_part(split_part(s.after, '?', 1), '#', 1) ELSE s.m[4] END,
+           CASE WHEN NOT s.plain THEN s.m[5]
+                WHEN left(substr(s.after, length(split_part(split_part(s.after, '?', 1), '#', 1)) + 1), 1) = '?'
+                THEN split_part(substr(s.after, length(split_part(split_part(s.after, '?', 1), '#', 1)) + 2), '#', 1)
+           END
+      FROM (SELECT p.u, p.plain, a.authority,
+                   substr(p.rest, length(a.authority) + 1) AS after,
+                   CASE WHEN NOT p.plain THEN regexp_match(p.u,
+                       '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$')
+                   END AS m
+              FROM (SELECT t.u, t.u ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#:@\s\[\]]+(/[^?#\s]*)?(\?[^#]*)?(#.*)?$' AS plain,
+                           substr(t.u, strpos(t.u, '://') + 3) AS rest
+                      FROM (SELECT btrim(p_url) AS u) t) p
+             CROSS JOIN LATERAL (SELECT split_part(split_part(split_part(p.rest, '/', 1), '?', 1), '#', 1) AS authority) a
+           ) s
+     WHERE s.plain OR s.m IS NOT NULL
 $_$;
 
 CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RETURNS void
