@@ -15,6 +15,7 @@ import pytest
 from rich.console import Console
 
 from onevault.bench import measure
+from onevault.bench import run as bench_run
 from onevault.bench.processes import ServiceEnv, start_api
 from onevault.bench.report import Goal, build_rows, goal_failures, integrity_failures, table
 from onevault.bench.run import Sizes, run_bench
@@ -70,11 +71,23 @@ def test_tiny_run_measures_everything_and_judges_each_goal(
         return real_drain(env, db, tenant_hk, total, workers, progress)
 
     monkeypatch.setattr(measure, "drain", drain)
+    tenant_of_load: dict[str, str] = {}
+    real_load = bench_run.Bench.load
+
+    def load(self: Any, name: str, url: str, mode: str, creds: Any, connections: int, **kw: float) -> Any:
+        tenant_of_load[name] = creds.customer_id
+        return real_load(self, name, url, mode, creds, connections, **kw)
+
+    monkeypatch.setattr(bench_run.Bench, "load", load)
     out = io.StringIO()
     measured = run_bench(settings, TINY, Console(file=out, width=120))
     assert "drain, 2 worker" in out.getvalue()  # progress was shown
     # The one-worker drain's copy is gone before the two workers start: its cleanup would share their CPUs.
     assert backlogs_during_drain == {1: ["backlog", "backlog2"], 2: ["backlog"]}
+    # The sync warm-up has a tenant of its own: in another load's tenant each run would first take that
+    # tenant's pending events, up to 1,000 of them.
+    others = {tenant_of_load[name] for name in ("warmup", "async", "batch", "sync")}
+    assert tenant_of_load["warmup-sync"] not in others and len(others) == 4
 
     assert set(measured.loads) == {"trivial", "async", "batch", "sync", "status", "dashboard"}
     for name, load in measured.loads.items():
