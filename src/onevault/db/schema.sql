@@ -541,9 +541,13 @@ CREATE FUNCTION staging.get_pipeline_status() RETURNS TABLE(status_type text, me
                FROM raw_counts r, staging_counts s
 $$;
 
+CREATE FUNCTION staging.oldest_raw_work(p_tenant_hk bytea) RETURNS bigint
+    LANGUAGE sql STABLE
+    RETURN (SELECT e.raw_event_id FROM raw.site_tracking_events e WHERE ((e.tenant_hk = oldest_raw_work.p_tenant_hk) AND (e.processing_status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text]))) ORDER BY e.raw_event_id LIMIT 1);
+
 CREATE FUNCTION staging.has_raw_work(p_tenant_hk bytea) RETURNS boolean
     LANGUAGE sql STABLE
-    RETURN (EXISTS (SELECT 1 FROM (SELECT 1 AS "?column?" FROM raw.site_tracking_events e WHERE ((e.tenant_hk = has_raw_work.p_tenant_hk) AND (e.processing_status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text]))) ORDER BY e.raw_event_id LIMIT 1) oldest));
+    RETURN (staging.oldest_raw_work(p_tenant_hk) IS NOT NULL);
 
 CREATE FUNCTION staging.in_step(p_row_status text, p_step text) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -1078,11 +1082,9 @@ BEGIN
     -- PostgreSQL caches 64 per transaction (migration 0035).
     FOREACH v_tenant IN ARRAY ARRAY(
         SELECT t.tenant_hk FROM auth.tenant_h t
-         CROSS JOIN LATERAL (SELECT e.raw_event_id FROM raw.site_tracking_events e
-                              WHERE e.tenant_hk = t.tenant_hk
-                                AND e.processing_status = ANY (ARRAY['PENDING', 'PROCESSING'])
-                              ORDER BY e.raw_event_id LIMIT 1) oldest
-         WHERE util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk()
+         CROSS JOIN LATERAL (SELECT staging.oldest_raw_work(t.tenant_hk) AS raw_event_id OFFSET 0) oldest
+         WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
+           AND oldest.raw_event_id IS NOT NULL
          ORDER BY oldest.raw_event_id
          LIMIT 12)
     LOOP
@@ -1502,25 +1504,23 @@ $$;
 CREATE FUNCTION staging.url_parts(p_url text) RETURNS TABLE(scheme text, host text, port text, path text, query text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $_$
-    SELECT CASE WHEN s.plain THEN lower(split_part(s.u, ':', 1)) ELSE lower(s.m[1]) END,
-           CASE WHEN s.plain THEN lower(s.authority) ELSE lower(s.m[2]) END,
-           CASE WHEN s.plain THEN NULL ELSE s.m[3] END,
-           CASE WHEN s.plain THEN split_part(split_part(s.after, '?', 1), '#', 1) ELSE s.m[4] END,
-           CASE WHEN NOT s.plain THEN s.m[5]
-                WHEN left(substr(s.after, length(split_part(split_part(s.after, '?', 1), '#', 1)) + 1), 1) = '?'
-                THEN split_part(substr(s.after, length(split_part(split_part(s.after, '?', 1), '#', 1)) + 2), '#', 1)
-           END
-      FROM (SELECT p.u, p.plain, a.authority,
-                   substr(p.rest, length(a.authority) + 1) AS after,
-                   CASE WHEN NOT p.plain THEN regexp_match(p.u,
-                       '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$')
-                   END AS m
-              FROM (SELECT t.u, t.u ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#:@\s\[\]]+(/[^?#\s]*)?(\?[^#]*)?(#.*)?$' AS plain,
-                           substr(t.u, strpos(t.u, '://') + 3) AS rest
-                      FROM (SELECT btrim(p_url) AS u) t) p
-             CROSS JOIN LATERAL (SELECT split_part(split_part(split_part(p.rest, '/', 1), '?', 1), '#', 1) AS authority) a
-           ) s
-     WHERE s.plain OR s.m IS NOT NULL
+    SELECT CASE WHEN p.plain THEN lower(split_part(t.u, ':', 1)) ELSE lower(f.m[1]) END,
+           CASE WHEN p.plain THEN lower(a.authority) ELSE lower(f.m[2]) END,
+           CASE WHEN p.plain THEN NULL ELSE f.m[3] END,
+           CASE WHEN p.plain THEN q.path ELSE f.m[4] END,
+           CASE WHEN NOT p.plain THEN f.m[5]
+                WHEN substr(r.after, length(q.path) + 1, 1) = '?'
+                THEN split_part(substr(r.after, length(q.path) + 2), '#', 1) END
+      FROM (SELECT btrim(p_url) AS u) t
+     CROSS JOIN LATERAL (SELECT t.u ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#:@\s\[\]]+(/[^?#\s]*)?(\?[^#]*)?(#.*)?$' AS plain,
+                                substr(t.u, strpos(t.u, '://') + 3) AS rest) p
+     CROSS JOIN LATERAL (SELECT split_part(split_part(split_part(p.rest, '/', 1), '?', 1), '#', 1) AS authority) a
+     CROSS JOIN LATERAL (SELECT substr(p.rest, length(a.authority) + 1) AS after) r
+     CROSS JOIN LATERAL (SELECT split_part(split_part(r.after, '?', 1), '#', 1) AS path) q
+     CROSS JOIN LATERAL (SELECT CASE WHEN NOT p.plain THEN regexp_match(t.u,
+             '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$')
+             END AS m) f
+     WHERE p.plain OR f.m IS NOT NULL
 $_$;
 
 CREATE FUNCTION staging.wait_for_earlier_batches(p_first_raw_event_id bigint) RETURNS void

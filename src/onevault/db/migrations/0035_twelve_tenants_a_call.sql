@@ -6,6 +6,21 @@
 -- is open every other session's snapshots must look subtransactions up in pg_subtrans. Tenants past the
 -- twelfth wait for the next call or for the workers, which take one tenant per transaction. The API and
 -- the workers are not affected: they set a tenant, and a call with a tenant set has one tenant.
+--
+-- The loop orders tenants by their oldest waiting raw event, the probe staging.has_raw_work made (0013):
+-- the probe is now a function of its own, which has_raw_work calls.
+CREATE FUNCTION staging.oldest_raw_work(p_tenant_hk bytea)
+RETURNS bigint
+LANGUAGE sql STABLE
+RETURN (SELECT e.raw_event_id FROM raw.site_tracking_events e
+         WHERE e.tenant_hk = p_tenant_hk AND e.processing_status IN ('PENDING', 'PROCESSING')
+         ORDER BY e.raw_event_id LIMIT 1);
+
+CREATE OR REPLACE FUNCTION staging.has_raw_work(p_tenant_hk bytea)
+RETURNS boolean
+LANGUAGE sql STABLE
+RETURN staging.oldest_raw_work(p_tenant_hk) IS NOT NULL;
+
 DO $$
 DECLARE
     v_def text := pg_get_functiondef('staging.process_complete_pipeline(integer)'::regprocedure);
@@ -17,11 +32,9 @@ DECLARE
     -- PostgreSQL caches 64 per transaction (migration 0035).
     FOREACH v_tenant IN ARRAY ARRAY(
         SELECT t.tenant_hk FROM auth.tenant_h t
-         CROSS JOIN LATERAL (SELECT e.raw_event_id FROM raw.site_tracking_events e
-                              WHERE e.tenant_hk = t.tenant_hk
-                                AND e.processing_status = ANY (ARRAY[''PENDING'', ''PROCESSING''])
-                              ORDER BY e.raw_event_id LIMIT 1) oldest
-         WHERE util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk()
+         CROSS JOIN LATERAL (SELECT staging.oldest_raw_work(t.tenant_hk) AS raw_event_id OFFSET 0) oldest
+         WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
+           AND oldest.raw_event_id IS NOT NULL
          ORDER BY oldest.raw_event_id
          LIMIT 12)';
 BEGIN

@@ -11,23 +11,21 @@ CREATE OR REPLACE FUNCTION staging.url_parts(p_url text)
     RETURNS TABLE(scheme text, host text, port text, path text, query text)
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $_$
-    SELECT CASE WHEN s.plain THEN lower(split_part(s.u, ':', 1)) ELSE lower(s.m[1]) END,
-           CASE WHEN s.plain THEN lower(s.authority) ELSE lower(s.m[2]) END,
-           CASE WHEN s.plain THEN NULL ELSE s.m[3] END,
-           CASE WHEN s.plain THEN split_part(split_part(s.after, '?', 1), '#', 1) ELSE s.m[4] END,
-           CASE WHEN NOT s.plain THEN s.m[5]
-                WHEN left(substr(s.after, length(split_part(split_part(s.after, '?', 1), '#', 1)) + 1), 1) = '?'
-                THEN split_part(substr(s.after, length(split_part(split_part(s.after, '?', 1), '#', 1)) + 2), '#', 1)
-           END
-      FROM (SELECT p.u, p.plain, a.authority,
-                   substr(p.rest, length(a.authority) + 1) AS after,
-                   CASE WHEN NOT p.plain THEN regexp_match(p.u,
-                       '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$')
-                   END AS m
-              FROM (SELECT t.u, t.u ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#:@\s\[\]]+(/[^?#\s]*)?(\?[^#]*)?(#.*)?$' AS plain,
-                           substr(t.u, strpos(t.u, '://') + 3) AS rest
-                      FROM (SELECT btrim(p_url) AS u) t) p
-             CROSS JOIN LATERAL (SELECT split_part(split_part(split_part(p.rest, '/', 1), '?', 1), '#', 1) AS authority) a
-           ) s
-     WHERE s.plain OR s.m IS NOT NULL
+    SELECT CASE WHEN p.plain THEN lower(split_part(t.u, ':', 1)) ELSE lower(f.m[1]) END,
+           CASE WHEN p.plain THEN lower(a.authority) ELSE lower(f.m[2]) END,
+           CASE WHEN p.plain THEN NULL ELSE f.m[3] END,
+           CASE WHEN p.plain THEN q.path ELSE f.m[4] END,
+           CASE WHEN NOT p.plain THEN f.m[5]
+                WHEN substr(r.after, length(q.path) + 1, 1) = '?'
+                THEN split_part(substr(r.after, length(q.path) + 2), '#', 1) END
+      FROM (SELECT btrim(p_url) AS u) t
+     CROSS JOIN LATERAL (SELECT t.u ~ '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#:@\s\[\]]+(/[^?#\s]*)?(\?[^#]*)?(#.*)?$' AS plain,
+                                substr(t.u, strpos(t.u, '://') + 3) AS rest) p
+     CROSS JOIN LATERAL (SELECT split_part(split_part(split_part(p.rest, '/', 1), '?', 1), '#', 1) AS authority) a
+     CROSS JOIN LATERAL (SELECT substr(p.rest, length(a.authority) + 1) AS after) r
+     CROSS JOIN LATERAL (SELECT split_part(split_part(r.after, '?', 1), '#', 1) AS path) q
+     CROSS JOIN LATERAL (SELECT CASE WHEN NOT p.plain THEN regexp_match(t.u,
+             '^([A-Za-z][A-Za-z0-9+.-]*)://(?:[^/?#@]*@)?(\[[0-9A-Fa-f:.]+\]|[^/?#:@\s]+)(?::([0-9]{1,5}))?([^?#\s]*)(?:\?([^#]*))?(?:#.*)?$')
+             END AS m) f
+     WHERE p.plain OR f.m IS NOT NULL
 $_$;
