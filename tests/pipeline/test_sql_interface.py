@@ -217,14 +217,15 @@ def pending_tenants(conn: psycopg.Connection) -> set[bytes]:
     return {bytes(row[0]) for row in rows}
 
 
-def test_one_call_takes_twelve_tenants_longest_waiting_first(database: Database, many_waiting) -> None:  # type: ignore[no-untyped-def]
-    # Migration 0035: each tenant's batch costs about five subtransactions, and a transaction caches 64.
+def test_one_call_takes_ten_tenants_longest_waiting_first(database: Database, many_waiting) -> None:  # type: ignore[no-untyped-def]
+    # Migrations 0035 and 0037: each tenant's batch costs about six subtransactions, and a transaction
+    # caches 64.
     with database.admin() as conn:
         first = conn.execute("SELECT raw_to_staging_count FROM staging.process_complete_pipeline(1000)").fetchone()
-        assert first == (24,)
-        assert pending_tenants(conn) == set(many_waiting[:8])  # the eight whose events came last
+        assert first == (20,)
+        assert pending_tenants(conn) == set(many_waiting[:10])  # the ten whose events came last
         second = conn.execute("SELECT raw_to_staging_count FROM staging.process_complete_pipeline(1000)").fetchone()
-        assert second == (16,) and pending_tenants(conn) == set()
+        assert second == (20,) and pending_tenants(conn) == set()
 
 
 def test_one_call_stays_within_the_cached_subtransactions(database: Database, many_waiting) -> None:  # type: ignore[no-untyped-def]
@@ -241,4 +242,4 @@ def test_one_call_stays_within_the_cached_subtransactions(database: Database, ma
             ).fetchone()
     assert cache is not None
     count, overflowed = cache
-    assert overflowed is False and 40 <= count <= 64  # twelve tenants' batches; thirteen overflowed before
+    assert overflowed is False and 40 <= count <= 64  # ten tenants' batches; twelve overflowed after 0037

@@ -12,7 +12,7 @@ from onevault.db.queries import query
 from onevault.db.tenancy import tenant_transaction
 from onevault.ingest.contract import parse_event
 from onevault.ingest.writer import RawWrite, raw_params
-from onevault.pipeline.runner import run_tenant_batch, store_agents
+from onevault.pipeline.runner import agent_params, run_tenant_batch, store_agents
 from tests.conftest import Database
 
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -125,3 +125,59 @@ def test_a_batch_looks_up_each_distinct_agent_once(database: Database, make_tena
         after = agent_scans(conn)
     # One probe of the key per distinct agent: not one per event, nor a read of all the tenant's agents.
     assert (after[0] - before[0], after[1] - before[1]) == (3, 0)
+
+
+def big_write(number: int) -> RawWrite:
+    """An event whose work-table row cannot fit in a page without TOAST (20,000 bytes of event_data)."""
+    body = {"page_url": "https://example.com/big", "event_type": "page_view", "event_id": f"wt_{number}",
+            "event_data": {"title": "Big", "notes": "n" * 20_000}, "visitor_id": f"visitor_{number // 10}"}  # fmt: skip
+    return RawWrite(parse_event(json.dumps(body).encode(), 65536), "203.0.113.9", AGENT)
+
+
+def has_toast(conn: psycopg.Connection) -> bool:
+    """Whether this session's work table has a TOAST table."""
+    row = conn.execute("SELECT reltoastrelid <> 0 FROM pg_class WHERE oid = 'pg_temp.pipeline_batch_v2'::regclass")
+    return bool(row.fetchone() == (True,))
+
+
+def test_the_work_table_gets_toast_only_when_a_row_needs_it(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # Migration 0037. Without TOAST, a commit truncates one file instead of rebuilding the TOAST table's
+    # index; a row too big for a page gives the session a table with TOAST, and the batch runs again in it.
+    acme = make_tenant("acme").tenant.tenant_hk
+    writes = [write(n) for n in range(10)] + [big_write(10)] + [write(n) for n in range(11, 15)]
+    with database.app() as conn, conn.transaction():
+        conn.execute(query("insert_raw_events"), raw_params(acme, [writes], "bulk"))
+    with database.app() as conn:
+        conn.autocommit = True
+        first = run_tenant_batch(conn, acme, 10)
+        toast_after_small = has_toast(conn)
+        second = run_tenant_batch(conn, acme, 10)  # the big event and four small ones
+        toast_after_big = has_toast(conn)
+    assert (first.staged, first.loaded, second.staged, second.loaded) == (10, 10, 5, 5)
+    assert (toast_after_small, toast_after_big) == (False, True)
+    with database.admin() as admin:
+        notes = admin.execute(
+            "SELECT length(d.event_data ->> 'notes') FROM business.site_event_details_s d"
+            " JOIN business.site_event_h h USING (tenant_hk, site_event_hk) WHERE h.site_event_bk = 'evt_wt_10'"
+        ).fetchone()
+        raw = admin.execute("SELECT processing_status, attempts, count(*) FROM raw.site_tracking_events GROUP BY 1, 2")
+        assert raw.fetchall() == [("PROCESSED", 1, 15)]  # the attempt in the table without TOAST left no trace
+        failed = admin.execute("SELECT count(*) FROM raw.site_tracking_events_audit WHERE action = 'FAILED'")
+        assert failed.fetchone() == (0,)
+    assert notes == (20_000,)
+
+
+def test_a_post_track_run_takes_an_event_too_big_for_a_page(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    acme = make_tenant("acme").tenant.tenant_hk
+    numbers = [0, 1]
+    params = raw_params(acme, [[write(0), big_write(1)]], "now_big")
+    params.update(agent_params([AGENT]))
+    with database.app() as conn:
+        conn.autocommit = True
+        rows = conn.execute(query("track_events_now"), params).fetchall()
+        toast = has_toast(conn)
+    assert [(event_id, stored, failure) for event_id, stored, _, failure in rows] == [
+        (f"evt_wt_{n}", True, None) for n in numbers
+    ]
+    assert all(outcome["business_processed"] is True for _, _, outcome, _ in rows)
+    assert toast

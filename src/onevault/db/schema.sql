@@ -411,7 +411,7 @@ CREATE FUNCTION staging.batch_tables() RETURNS void
     AS $$
 BEGIN
     IF to_regclass('pg_temp.pipeline_batch_v2') IS NULL THEN
-        CREATE TEMP TABLE pipeline_batch_v2 (
+        CREATE TEMP TABLE pipeline_batch_shape (
             -- read by most statements of a batch: fixed-width first, then the short texts and keys
             raw_event_id bigint, event_time timestamptz, received_at timestamptz, needs_session boolean,
             validation_status text, event_hk bytea, session_hk bytea, visitor_hk bytea, page_hk bytea,
@@ -425,7 +425,17 @@ BEGIN
             quality_score numeric(3,2), processing_duration_ms numeric(12,3), created_at timestamptz,
             business_status text, business_attempts integer, business_error text,
             business_loaded_at timestamptz, record_source text, fired integer[], cookieless_key text
-        ) ON COMMIT DELETE ROWS;
+        );
+        IF current_setting('onevault.wide_batch', true) IS DISTINCT FROM 'on' THEN
+            EXECUTE (SELECT 'ALTER TABLE pg_temp.pipeline_batch_shape '
+                            || string_agg(format('ALTER COLUMN %I SET STORAGE PLAIN', a.attname), ', ')
+                       FROM pg_attribute a
+                      WHERE a.attrelid = 'pg_temp.pipeline_batch_shape'::regclass AND a.attnum > 0
+                        AND a.attstorage <> 'p');
+        END IF;
+        CREATE TEMP TABLE pipeline_batch_v2 (LIKE pg_temp.pipeline_batch_shape INCLUDING STORAGE)
+            ON COMMIT DELETE ROWS;
+        DROP TABLE pg_temp.pipeline_batch_shape;
     END IF;
     DELETE FROM pipeline_batch_v2;
 END
@@ -814,7 +824,7 @@ BEGIN
     IF v_tenant_id IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
-    PERFORM staging.batch_tables();
+    PERFORM staging.widen_batch_table();  -- rows of any size (migration 0037)
     INSERT INTO pipeline_batch_v2 (
         tenant_hk, raw_event_id, event_id, event_type, page_url, page_key, page_host, page_path, page_query,
         page_title, referrer_url, referrer_host, utm_source, utm_medium, utm_campaign, utm_term, utm_content,
@@ -1066,6 +1076,21 @@ BEGIN
 END
 $_$;
 
+CREATE FUNCTION staging.prepare_batch_or_widen(p_raw_event_ids bigint[], p_status text) RETURNS integer
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    IF current_setting('onevault.wide_batch', true) IS DISTINCT FROM 'on' THEN
+        BEGIN
+            RETURN staging.prepare_batch(p_raw_event_ids, p_status);
+        EXCEPTION WHEN program_limit_exceeded THEN  -- "row is too big"; any other cause raises again below
+            PERFORM staging.widen_batch_table();
+        END;
+    END IF;
+    RETURN staging.prepare_batch(p_raw_event_ids, p_status);
+END
+$$;
+
 CREATE FUNCTION staging.process_complete_pipeline(p_batch_size integer DEFAULT 1000) RETURNS TABLE(total_processed integer, raw_to_staging_count integer, staging_to_business_count integer, total_success_count integer, total_error_count integer, processing_summary jsonb)
     LANGUAGE plpgsql
     AS $$
@@ -1078,15 +1103,15 @@ DECLARE
     v_staged  integer := 0; v_valid integer := 0; v_susp integer := 0; v_invalid integer := 0;
     v_loaded  integer := 0; v_errors integer := 0;
 BEGIN
-    -- At most twelve tenants a call, longest waiting first: about five subtransactions each, and
-    -- PostgreSQL caches 64 per transaction (migration 0035).
+    -- At most ten tenants a call, longest waiting first: about six subtransactions each, and
+    -- PostgreSQL caches 64 per transaction (migrations 0035 and 0037).
     FOREACH v_tenant IN ARRAY ARRAY(
         SELECT t.tenant_hk FROM auth.tenant_h t
          CROSS JOIN LATERAL (SELECT staging.oldest_raw_work(t.tenant_hk) AS raw_event_id OFFSET 0) oldest
          WHERE (util.current_tenant_hk() IS NULL OR t.tenant_hk = util.current_tenant_hk())
            AND oldest.raw_event_id IS NOT NULL
          ORDER BY oldest.raw_event_id
-         LIMIT 12)
+         LIMIT 10)
     LOOP
         PERFORM set_config('onevault.tenant_hk', encode(v_tenant, 'hex'), true);
         SELECT * INTO c FROM staging.claim_raw_batch(p_batch_size);
@@ -1349,7 +1374,7 @@ CREATE FUNCTION staging.stage_and_load(p_raw_event_ids bigint[], p_load_dts time
 DECLARE
     v_tenant_id text := (SELECT tenant_bk FROM auth.tenant_h WHERE tenant_hk = util.current_tenant_hk());
 BEGIN
-    IF staging.prepare_batch(p_raw_event_ids, 'PENDING') = 0 THEN
+    IF staging.prepare_batch_or_widen(p_raw_event_ids, 'PENDING') = 0 THEN
         RETURN QUERY SELECT 0, 0, 0, 0;
         RETURN;
     END IF;
@@ -1408,7 +1433,7 @@ CREATE FUNCTION staging.stage_raw_events(p_raw_event_ids bigint[]) RETURNS TABLE
 DECLARE
     v_tenant_id text := (SELECT tenant_bk FROM auth.tenant_h WHERE tenant_hk = util.current_tenant_hk());
 BEGIN
-    IF staging.prepare_batch(p_raw_event_ids, 'PROCESSING') = 0 THEN
+    IF staging.prepare_batch_or_widen(p_raw_event_ids, 'PROCESSING') = 0 THEN
         RETURN QUERY SELECT 0, 0, 0;
         RETURN;
     END IF;
@@ -1533,6 +1558,18 @@ BEGIN
            AND raw_event_id < p_first_raw_event_id
          ORDER BY raw_event_id DESC LIMIT 1
            FOR UPDATE) x;
+END
+$$;
+
+CREATE FUNCTION staging.widen_batch_table() RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('onevault.wide_batch', 'on', false);
+    IF (SELECT c.reltoastrelid = 0 FROM pg_class c WHERE c.oid = to_regclass('pg_temp.pipeline_batch_v2')) THEN
+        DROP TABLE pg_temp.pipeline_batch_v2;
+    END IF;
+    PERFORM staging.batch_tables();
 END
 $$;
 
