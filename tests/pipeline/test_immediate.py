@@ -18,7 +18,7 @@ from onevault.db.queries import query
 from onevault.db.tenancy import tenant_transaction
 from onevault.errors import OneVaultError
 from onevault.ingest.contract import Event, parse_event
-from onevault.ingest.writer import RawWrite
+from onevault.ingest.writer import RawWrite, raw_params
 from onevault.pipeline.immediate import ImmediatePipeline
 from onevault.pipeline.runner import agent_params
 from tests.conftest import Database, RunningService
@@ -204,6 +204,30 @@ def test_a_run_is_one_statement_that_answers_each_id_once(database: Database, ma
         staged = conn.execute("SELECT count(*) FROM staging.site_events").fetchone()
     assert raw == [("evt_imm_1", "PROCESSED"), ("evt_imm_2", "PROCESSED"), ("evt_imm_3", "PENDING")]
     assert staged == (2,)  # the failed run's pipeline part rolled back, its raw row did not
+
+
+def notified(listener: psycopg.Connection) -> int:
+    """How many notifications reached `listener` within half a second."""
+    return len(list(listener.notifies(timeout=0.5, stop_after=1)))
+
+
+def test_a_run_wakes_the_workers_only_when_it_leaves_events_for_them(database: Database, make_tenant) -> None:  # type: ignore[no-untyped-def]
+    # Migration 0038: a run processes what it stores, so its raw insert notifies no one; a raw insert
+    # of the ingest path does, and so does a run whose pipeline part failed.
+    acme = make_tenant("acme").tenant.tenant_hk
+    with psycopg.connect(database.app_url, autocommit=True) as listener:
+        listener.execute(query("listen_raw_events"))
+        run_in_one_statement(database, acme, [1])
+        after_run = notified(listener)
+        with database.app() as conn, conn.transaction():
+            conn.execute(query("insert_raw_events"), raw_params(acme, [[write(2)]], "async"))
+        after_ingest = notified(listener)
+        with database.admin() as conn:
+            conn.execute(FAIL_PIPELINE)
+        [(_, stored, _, failure)] = run_in_one_statement(database, acme, [3])
+        after_failed_run = notified(listener)
+    assert (stored, failure) == (True, "simulated pipeline failure")
+    assert (after_run, after_ingest, after_failed_run) == (0, 1, 1)
 
 
 async def run_and_fail(database: Database, tenant_hk: bytes) -> tuple[bool, bool]:

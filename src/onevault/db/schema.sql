@@ -274,7 +274,9 @@ CREATE FUNCTION raw.notify_new_events() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 BEGIN
-    PERFORM pg_notify('onevault_raw_events', '');
+    IF current_setting('onevault.raw_notify', true) IS DISTINCT FROM 'off' THEN
+        PERFORM pg_notify('onevault_raw_events', '');
+    END IF;
     RETURN NULL;
 END
 $$;
@@ -1149,11 +1151,14 @@ DECLARE
     v_key    bigint;
     v_last   bigint;
     v_ids    bigint[];
+    v_given  bigint[];
+    v_whole  boolean;
+    v_run    record;
 BEGIN
     IF v_tenant IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction' USING ERRCODE = '42501';
     END IF;
-    SELECT max(r.raw_event_id) INTO v_last
+    SELECT max(r.raw_event_id), array_agg(r.raw_event_id) INTO v_last, v_given
       FROM raw.site_tracking_events r
      WHERE r.tenant_hk = v_tenant AND r.event_id = ANY (p_event_ids) AND r.processing_status = 'PENDING';
     IF v_last IS NOT NULL THEN
@@ -1175,31 +1180,40 @@ BEGIN
             RAISE;
         END;
         IF cardinality(v_ids) > 0 THEN
-            PERFORM staging.run_claimed_batch(v_ids, clock_timestamp());
+            SELECT * INTO v_run FROM staging.run_claimed_batch(v_ids, clock_timestamp());
+            v_whole := cardinality(v_given) = cardinality(p_event_ids) AND v_given <@ v_ids
+                       AND v_run.error_count = 0
+                       AND v_run.valid_count + v_run.suspicious_count + v_run.invalid_count = cardinality(v_ids)
+                       AND v_run.loaded_count = v_run.valid_count + v_run.suspicious_count;
         END IF;
     END IF;
-    -- Wait for any worker holding one of them; each later statement sees what it committed. Here and
-    -- below, each given id is looked up by its key (LATERAL ... LIMIT 1): a table that grew since its
-    -- last ANALYZE would otherwise get a plan that joins every row of the tenant.
-    PERFORM count(*)
-       FROM unnest(p_event_ids) g(id)
-      CROSS JOIN LATERAL (SELECT 1 FROM raw.site_tracking_events r
-                           WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1 FOR UPDATE) x;
-    -- Given events staged earlier (the step functions, a retry) but not yet in the business layer.
-    v_ids := ARRAY(SELECT s.raw_event_id
-                     FROM unnest(p_event_ids) g(id)
-                    CROSS JOIN LATERAL (SELECT r.raw_event_id FROM raw.site_tracking_events r
-                                         WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1) r
-                    CROSS JOIN LATERAL (SELECT s.raw_event_id, s.business_status FROM staging.site_events s
-                                         WHERE s.tenant_hk = v_tenant AND s.raw_event_id = r.raw_event_id
-                                         LIMIT 1) s
-                    WHERE s.business_status = 'PENDING');
-    IF cardinality(v_ids) > 0 THEN
-        BEGIN
-            PERFORM staging.load_business(v_ids);
-        EXCEPTION WHEN OTHERS THEN
-            PERFORM staging.load_business_one_by_one(v_ids, 3);
-        END;
+    -- Every given event was waiting and this run claimed it, staged every row it claimed, and loaded
+    -- them whole: no worker holds a given event and none was staged earlier, so the two look-ups
+    -- below would find nothing (migration 0038).
+    IF NOT coalesce(v_whole, false) THEN
+        -- Wait for any worker holding one of them; each later statement sees what it committed. Here and
+        -- below, each given id is looked up by its key (LATERAL ... LIMIT 1): a table that grew since its
+        -- last ANALYZE would otherwise get a plan that joins every row of the tenant.
+        PERFORM count(*)
+           FROM unnest(p_event_ids) g(id)
+          CROSS JOIN LATERAL (SELECT 1 FROM raw.site_tracking_events r
+                               WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1 FOR UPDATE) x;
+        -- Given events staged earlier (the step functions, a retry) but not yet in the business layer.
+        v_ids := ARRAY(SELECT s.raw_event_id
+                         FROM unnest(p_event_ids) g(id)
+                        CROSS JOIN LATERAL (SELECT r.raw_event_id FROM raw.site_tracking_events r
+                                             WHERE r.tenant_hk = v_tenant AND r.event_id = g.id LIMIT 1) r
+                        CROSS JOIN LATERAL (SELECT s.raw_event_id, s.business_status FROM staging.site_events s
+                                             WHERE s.tenant_hk = v_tenant AND s.raw_event_id = r.raw_event_id
+                                             LIMIT 1) s
+                        WHERE s.business_status = 'PENDING');
+        IF cardinality(v_ids) > 0 THEN
+            BEGIN
+                PERFORM staging.load_business(v_ids);
+            EXCEPTION WHEN OTHERS THEN
+                PERFORM staging.load_business_one_by_one(v_ids, 3);
+            END;
+        END IF;
     END IF;
     RETURN QUERY
     SELECT g.id,
@@ -1381,7 +1395,9 @@ BEGIN
     PERFORM staging.mark_raw_processed('PENDING');
     PERFORM staging.load_batch_events(v_tenant_id, p_load_dts);
     PERFORM staging.wait_for_earlier_batches((SELECT min(x) FROM unnest(p_raw_event_ids) x));
-    PERFORM staging.write_quality_log();
+    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
+        PERFORM staging.write_quality_log();
+    END IF;
     PERFORM staging.derive_sessions(v_tenant_id);
     PERFORM staging.write_staged_rows(true);
     PERFORM staging.load_batch_sessions(v_tenant_id, p_load_dts);
@@ -1439,7 +1455,9 @@ BEGIN
     END IF;
     PERFORM staging.mark_raw_processed('PROCESSING');
     PERFORM staging.wait_for_earlier_batches((SELECT min(x) FROM unnest(p_raw_event_ids) x));
-    PERFORM staging.write_quality_log();
+    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
+        PERFORM staging.write_quality_log();
+    END IF;
     PERFORM staging.derive_sessions(v_tenant_id);
     PERFORM staging.write_staged_rows(false);
     RETURN QUERY
@@ -1496,8 +1514,11 @@ DECLARE
 BEGIN
     -- Runs of a tenant take turns, across API processes too (migration 0021).
     PERFORM pg_advisory_xact_lock(staging.tenant_lock_key(p_tenant_hk) # 5);
+    -- The run processes the events it stores: the raw insert wakes no worker (migration 0038).
+    PERFORM pg_catalog.set_config('onevault.raw_notify', 'off', true);
     v_stored := ARRAY(SELECT raw.store_events(p_tenant_hk, p_event_ids, p_client_ips, p_user_agents,
                                               p_payloads, p_batch_id));
+    PERFORM pg_catalog.set_config('onevault.raw_notify', '', true);
     v_ids := ARRAY(SELECT i.id FROM unnest(p_event_ids) WITH ORDINALITY AS i(id, n)
                     GROUP BY i.id ORDER BY min(i.n));  -- an id sent twice runs once
     BEGIN
@@ -1512,6 +1533,11 @@ BEGIN
         v_outcomes := NULL;
         v_failure := SQLERRM;
     END;
+    -- Events left for the workers (a failed run, a failed event): wake them.
+    IF v_failure IS NOT NULL
+       OR EXISTS (SELECT 1 FROM jsonb_each(v_outcomes) o WHERE o.value ->> 'staging_processed' <> 'true') THEN
+        PERFORM pg_notify('onevault_raw_events', '');
+    END IF;
     RETURN QUERY
     SELECT i.id, i.id = ANY (v_stored), v_outcomes -> i.id, v_failure
       FROM unnest(v_ids) WITH ORDINALITY AS i(id, n)
