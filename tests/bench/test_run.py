@@ -80,8 +80,12 @@ def test_tiny_run_measures_everything_and_judges_each_goal(
 
     monkeypatch.setattr(bench_run.Bench, "load", load)
     out = io.StringIO()
-    measured = run_bench(settings, TINY, Console(file=out, width=120))
+    measured = run_bench(settings, TINY, Console(file=out, width=120), logs=tmp_path / "logs")
     assert "drain, 2 worker" in out.getvalue()  # progress was shown
+    # --logs: the processes' logs outlive the working directory (no server log: this server is not embedded).
+    kept = {path.name for path in (tmp_path / "logs").iterdir()}
+    assert {"api.log", "trivial.log", "worker-0.log", "worker-1.log"} <= kept, kept
+    assert "OneVault is listening" in (tmp_path / "logs" / "api.log").read_text()
     # The one-worker drain's copy is gone before the two workers start: its cleanup would share their CPUs.
     assert backlogs_during_drain == {1: ["backlog", "backlog2"], 2: ["backlog"]}
     # The sync warm-up has a tenant of its own: in another load's tenant each run would first take that

@@ -91,8 +91,9 @@ class Bench:
         return result
 
 
-def run_bench(settings: Settings, sizes: Sizes, console: Console) -> Measured:
-    """Measure everything once; the caller builds the report. Raises BenchError when the bench breaks."""
+def run_bench(settings: Settings, sizes: Sizes, console: Console, logs: Path | None = None) -> Measured:
+    """Measure everything once; the caller builds the report. Raises BenchError when the bench breaks.
+    With `logs`, the processes' logs are copied there before the working directory is deleted."""
     wrk_binary()  # fail before anything starts when wrk is missing
     workdir = Path(tempfile.mkdtemp(prefix="onevault-bench-"))
     try:
@@ -100,7 +101,20 @@ def run_bench(settings: Settings, sizes: Sizes, console: Console) -> Measured:
     except psycopg.Error as exc:  # e.g. no CREATEDB for the admin role of SYSTEM_DATABASE_URL
         raise BenchError(f"database error: {exc}") from exc
     finally:
+        if logs is not None:
+            keep_logs(workdir, logs)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def keep_logs(workdir: Path, logs: Path) -> None:
+    """The API's, the trivial endpoint's and the workers' logs, and the embedded server's (`pg/pgdata/log`,
+    as pgserver starts it), into `logs`: a slow or broken load can then be read afterwards."""
+    logs.mkdir(parents=True, exist_ok=True)
+    for path in workdir.glob("*.log"):
+        shutil.copy(path, logs / path.name)
+    server_log = workdir / "pg" / "pgdata" / "log"
+    if server_log.is_file():
+        shutil.copy(server_log, logs / "postgresql.log")
 
 
 def _run(settings: Settings, sizes: Sizes, console: Console, workdir: Path) -> Measured:

@@ -23,6 +23,9 @@ TABLE_WIDTH = 120
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes, a minute or two; goals not enforced.")] = False,
     json_file: Annotated[Path | None, typer.Option("--json", help="Also write the figures to this JSON file.")] = None,
+    logs: Annotated[
+        Path | None, typer.Option("--logs", help="Keep the API's, workers' and embedded server's logs here.")
+    ] = None,
 ) -> None:
     """Start the service on a fresh database, load it with wrk, and print each figure, its ceiling and goal.
 
@@ -35,7 +38,7 @@ def bench(
     with cli_errors():
         settings = load_settings()
         started, wall, load_at_start = time.monotonic(), datetime.now(UTC), os.getloadavg()
-        measured = run_bench(settings, QUICK if quick else FULL, console)
+        measured = run_bench(settings, QUICK if quick else FULL, console, logs)
     rows = build_rows(measured)
     seconds = time.monotonic() - started
     _print(rows, measured, mode, seconds)
