@@ -1395,9 +1395,7 @@ BEGIN
     PERFORM staging.mark_raw_processed('PENDING');
     PERFORM staging.load_batch_events(v_tenant_id, p_load_dts);
     PERFORM staging.wait_for_earlier_batches((SELECT min(x) FROM unnest(p_raw_event_ids) x));
-    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
-        PERFORM staging.write_quality_log();
-    END IF;
+    PERFORM staging.write_quality_log();
     PERFORM staging.derive_sessions(v_tenant_id);
     PERFORM staging.write_staged_rows(true);
     PERFORM staging.load_batch_sessions(v_tenant_id, p_load_dts);
@@ -1455,9 +1453,7 @@ BEGIN
     END IF;
     PERFORM staging.mark_raw_processed('PROCESSING');
     PERFORM staging.wait_for_earlier_batches((SELECT min(x) FROM unnest(p_raw_event_ids) x));
-    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
-        PERFORM staging.write_quality_log();
-    END IF;
+    PERFORM staging.write_quality_log();
     PERFORM staging.derive_sessions(v_tenant_id);
     PERFORM staging.write_staged_rows(false);
     RETURN QUERY
@@ -1605,6 +1601,9 @@ CREATE FUNCTION staging.write_quality_log() RETURNS void
 DECLARE
     v_tenant bytea := util.current_tenant_hk();
 BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN
+        RETURN;  -- no rule fired: nothing to log (0038)
+    END IF;
     WITH logged AS (
         INSERT INTO staging.data_quality_log (tenant_hk, raw_event_id, event_id, rule, severity, field, reason, penalty)
         SELECT v_tenant, b.raw_event_id, b.event_id, q.rule, q.severity, q.field, q.reason, q.penalty

@@ -57,19 +57,15 @@ DECLARE
          '    v_stored := ARRAY(SELECT raw.store_events(p_tenant_hk, p_event_ids, p_client_ips, p_user_agents,
                                               p_payloads, p_batch_id));
 '],
-        ['staging.stage_raw_events(bigint[])',
-         '    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
-        PERFORM staging.write_quality_log();
+        ['staging.write_quality_log()',
+         'BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN
+        RETURN;  -- no rule fired: nothing to log (0038)
     END IF;
+    WITH logged AS (
 ',
-         '    PERFORM staging.write_quality_log();
-'],
-        ['staging.stage_and_load(bigint[], timestamp with time zone)',
-         '    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
-        PERFORM staging.write_quality_log();
-    END IF;
-',
-         '    PERFORM staging.write_quality_log();
+         'BEGIN
+    WITH logged AS (
 '],
         ['staging.process_events_now(text[])',
          '            SELECT * INTO v_run FROM staging.run_claimed_batch(v_ids, clock_timestamp());

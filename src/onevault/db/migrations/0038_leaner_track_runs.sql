@@ -4,8 +4,8 @@
 --   was waiting, this run claimed it, staged every row it claimed and loaded them whole, neither can
 --   find anything: both are skipped. A duplicate, an event a worker holds, or a batch that fell back
 --   to the slow paths still takes them.
--- * The quality log's statement ran for every batch; it is skipped when no rule fired (the usual case
---   for clean traffic).
+-- * The quality log's statement ran for every batch; staging.write_quality_log now returns at once when no
+--   rule fired (the usual case for clean traffic).
 -- * The raw insert's statement trigger notified the workers, which the run does not need: it
 --   processes what it stores, in the same transaction. A notifying commit also takes a database-wide
 --   lock held through its WAL flush, so runs queued behind the ingest path's commits. The run now
@@ -47,19 +47,15 @@ BEGIN'],
                        AND v_run.valid_count + v_run.suspicious_count + v_run.invalid_count = cardinality(v_ids)
                        AND v_run.loaded_count = v_run.valid_count + v_run.suspicious_count;
 '],
-        ['staging.stage_and_load(bigint[], timestamp with time zone)',
-         '    PERFORM staging.write_quality_log();
+        ['staging.write_quality_log()',
+         'BEGIN
+    WITH logged AS (
 ',
-         '    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
-        PERFORM staging.write_quality_log();
+         'BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN
+        RETURN;  -- no rule fired: nothing to log (0038)
     END IF;
-'],
-        ['staging.stage_raw_events(bigint[])',
-         '    PERFORM staging.write_quality_log();
-',
-         '    IF EXISTS (SELECT 1 FROM pipeline_batch_v2 WHERE cardinality(fired) > 0) THEN  -- a rule fired (0038)
-        PERFORM staging.write_quality_log();
-    END IF;
+    WITH logged AS (
 '],
         ['staging.track_events_now(bytea, text[], inet[], text[], text[], text, text[], text[], text[], text[], text[], text[], boolean[], text)',
          '    v_stored := ARRAY(SELECT raw.store_events(p_tenant_hk, p_event_ids, p_client_ips, p_user_agents,
