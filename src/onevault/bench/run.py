@@ -22,9 +22,11 @@ from onevault.bench.processes import ServiceEnv, start_api, start_trivial
 from onevault.bench.report import Measured
 from onevault.bench.trivial import PATH as TRIVIAL_PATH
 from onevault.bench.wrk import LoadResult, LoadSpec, run_load, wrk_binary
+from onevault.db.embedded import server_log
 from onevault.settings import Settings
 
 TRACK = "/api/v1/track"
+PG_DIR = "pg"  # the embedded server's directory inside the working directory
 
 
 @dataclass(frozen=True)
@@ -107,19 +109,18 @@ def run_bench(settings: Settings, sizes: Sizes, console: Console, logs: Path | N
 
 
 def keep_logs(workdir: Path, logs: Path) -> None:
-    """The API's, the trivial endpoint's and the workers' logs, and the embedded server's (`pg/pgdata/log`,
-    as pgserver starts it), into `logs`: a slow or broken load can then be read afterwards."""
+    """The API's, the trivial endpoint's and the workers' logs, and the embedded server's, into `logs`: a
+    slow or broken load can then be read afterwards."""
     logs.mkdir(parents=True, exist_ok=True)
     for path in workdir.glob("*.log"):
         shutil.copy(path, logs / path.name)
-    server_log = workdir / "pg" / "pgdata" / "log"
-    if server_log.is_file():
-        shutil.copy(server_log, logs / "postgresql.log")
+    if (pg_log := server_log(workdir / PG_DIR)).is_file():
+        shutil.copy(pg_log, logs / "postgresql.log")
 
 
 def _run(settings: Settings, sizes: Sizes, console: Console, workdir: Path) -> Measured:
     secret = secrets.token_urlsafe(48)
-    cluster = open_cluster(settings, workdir / "pg", secret)
+    cluster = open_cluster(settings, workdir / PG_DIR, secret)
     steps = Steps(console)
     bench = Bench(sizes, cluster, ServiceEnv(secret, cluster.app_password, workdir), steps, Measured(asdict(sizes)))
     try:

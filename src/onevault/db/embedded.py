@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import Any
 
 
+def _pgdata(data_dir: Path) -> Path:
+    return data_dir.resolve() / "pgdata"
+
+
+def server_log(data_dir: Path) -> Path:
+    """The log of the embedded server started on `data_dir` (pgserver writes it beside the data)."""
+    return _pgdata(data_dir) / "log"
+
+
 def start_embedded(data_dir: Path) -> tuple[str, Any]:
     """Start (or join) the embedded server whose data lives in `data_dir/pgdata`.
 
@@ -21,9 +30,7 @@ def start_embedded(data_dir: Path) -> tuple[str, Any]:
     import pgserver  # imported late: it is heavy and only needed for the embedded mode
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(  # type: ignore[attr-defined]
-        data_dir.resolve() / "pgdata", cleanup_mode="stop"
-    )
+    server = pgserver.get_server(_pgdata(data_dir), cleanup_mode="stop")  # type: ignore[attr-defined]
     _tune(server)
     return str(server.get_uri()), server
 
