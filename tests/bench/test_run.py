@@ -16,6 +16,7 @@ from rich.console import Console
 
 from onevault.bench import measure
 from onevault.bench import run as bench_run
+from onevault.bench.cluster import BenchCluster
 from onevault.bench.processes import ServiceEnv, start_api
 from onevault.bench.report import Goal, build_rows, goal_failures, integrity_failures, table
 from onevault.bench.run import Sizes, run_bench
@@ -72,13 +73,22 @@ def test_tiny_run_measures_everything_and_judges_each_goal(
 
     monkeypatch.setattr(measure, "drain", drain)
     tenant_of_load: dict[str, str] = {}
-    real_load = bench_run.Bench.load
+    order: list[str] = []
+    real_load, real_settle = bench_run.Bench.load, BenchCluster.settle
 
     def load(self: Any, name: str, url: str, mode: str, creds: Any, connections: int, **kw: float) -> Any:
         tenant_of_load[name] = creds.customer_id
+        order.append(name)
         return real_load(self, name, url, mode, creds, connections, **kw)
 
+    def settle(self: Any, db: Any) -> bool:
+        order.append("settle")
+        settled = real_settle(self, db)
+        assert settled  # the suite's admin role may checkpoint
+        return settled
+
     monkeypatch.setattr(bench_run.Bench, "load", load)
+    monkeypatch.setattr(BenchCluster, "settle", settle)
     out = io.StringIO()
     measured = run_bench(settings, TINY, Console(file=out, width=120), logs=tmp_path / "logs")
     assert "drain, 2 worker" in out.getvalue()  # progress was shown
@@ -92,6 +102,9 @@ def test_tiny_run_measures_everything_and_judges_each_goal(
     # tenant's pending events, up to 1,000 of them.
     others = {tenant_of_load[name] for name in ("warmup", "async", "batch", "sync")}
     assert tenant_of_load["warmup-sync"] not in others and len(others) == 4
+    # Each measured ingest load starts settled: the one before it neither writes back nor vacuums during it.
+    ingest = ["settle", "warmup", "async", "settle", "batch", "settle", "warmup-sync", "sync"]
+    assert order[: order.index("sync") + 1] == ["warmup-trivial", "trivial", *ingest], order
 
     assert set(measured.loads) == {"trivial", "async", "batch", "sync", "status", "dashboard"}
     for name, load in measured.loads.items():

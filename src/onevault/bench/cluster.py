@@ -87,6 +87,29 @@ class BenchCluster:
             tenant = create_tenant(conn, customer_id.replace("-", " ").title(), customer_id)
         return Credentials(tenant, issue_token(self.tokens, customer_id, TOKEN_TTL_SECONDS))
 
+    def prewrite_wal(self, megabytes: int) -> None:
+        """Write `megabytes` of WAL and checkpoint, so the server reuses those files from then on.
+
+        A new server creates each 16 MB WAL file as it first needs it, and with `wal_init_zero` off (see
+        db/embedded.py) the file is sparse: every commit's flush then also waits for the filesystem to
+        record the blocks just allocated. A server that has run for a while recycles its old files
+        instead. The bench's embedded server is new; this makes it the latter."""
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(query("bench_prewrite_wal"), {"megabytes": megabytes})
+            conn.execute(query("bench_checkpoint"))
+
+    def settle(self, db: BenchDatabase) -> bool:
+        """Vacuum and analyze `db`, then checkpoint: the last load's dirty pages written out and its rows'
+        clean-up done, so neither lands in the next load's figures. False when the admin role may not
+        checkpoint (neither superuser nor pg_checkpoint): the vacuum alone is done then."""
+        with psycopg.connect(db.admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(query("bench_vacuum_analyze"))
+            try:
+                conn.execute(query("bench_checkpoint"))
+            except psycopg.errors.InsufficientPrivilege:
+                return False
+        return True
+
     def close(self) -> None:
         """Drop every database made here, or stop the embedded server (its directory is the caller's)."""
         if self.embedded is not None:

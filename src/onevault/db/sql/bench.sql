@@ -29,3 +29,14 @@ SELECT count(*) FROM business.site_event_h WHERE tenant_hk = util.current_tenant
 -- name: bench_worker_connections
 SELECT count(*) FROM pg_stat_activity
  WHERE datname = current_database() AND application_name = 'onevault-worker';
+
+-- name: bench_prewrite_wal
+-- WAL of %(megabytes)s MB that no table keeps: the checkpoint after it leaves the files for reuse.
+SELECT count(pg_logical_emit_message(false, 'onevault.bench', repeat('x', 1048576)))
+  FROM generate_series(1, %(megabytes)s);
+
+-- name: bench_vacuum_analyze
+VACUUM (ANALYZE);
+
+-- name: bench_checkpoint
+CHECKPOINT;
