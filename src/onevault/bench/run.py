@@ -182,9 +182,9 @@ def _ingest(bench: Bench) -> None:
 
 def _settle(bench: Bench, db: BenchDatabase) -> None:
     """Before each measured load: the previous load's write-back and vacuum, done now. After the batch
-    load the kernel still held gigabytes of its pages to write, and autovacuum had its 1.9 million rows
-    to visit; both ran during the sync load, and a commit's WAL flush waited up to 230 ms behind them
-    (docs/performance.md)."""
+    load, autovacuum visited its 1.9 million raw rows shortly before the sync load, and in the sync
+    load's first seconds a commit's WAL flush waited up to 230 ms, presumably behind the write-out of
+    the pages those two had dirtied (docs/performance.md)."""
     with bench.steps.step("settle: VACUUM (ANALYZE), CHECKPOINT"):
         if not bench.cluster.settle(db):
             bench.steps.console.print("note: the admin role may not CHECKPOINT; loads start after VACUUM only")
