@@ -24,6 +24,11 @@ from onevault.settings import Settings
 TOKEN_TTL_SECONDS = 86400
 
 
+def _autocommit(url: str) -> psycopg.Connection:
+    """An admin connection for statements that may not run in a transaction (CREATE DATABASE, VACUUM)."""
+    return psycopg.connect(url, autocommit=True, connect_timeout=10)
+
+
 @dataclass(frozen=True)
 class BenchDatabase:
     name: str
@@ -94,7 +99,7 @@ class BenchCluster:
         db/embedded.py) the file is sparse: every commit's flush then also waits for the filesystem to
         record the blocks just allocated. A server that has run for a while recycles its old files
         instead. The bench's embedded server is new; this makes it the latter."""
-        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+        with _autocommit(self.admin_url) as conn:
             conn.execute(query("bench_prewrite_wal"), {"megabytes": megabytes})
             conn.execute(query("bench_checkpoint"))
 
@@ -102,7 +107,7 @@ class BenchCluster:
         """Vacuum and analyze `db`, then checkpoint: the last load's dirty pages written out and its rows'
         clean-up done, so neither lands in the next load's figures. False when the admin role may not
         checkpoint (neither superuser nor pg_checkpoint): the vacuum alone is done then."""
-        with psycopg.connect(db.admin_url, autocommit=True, connect_timeout=10) as conn:
+        with _autocommit(db.admin_url) as conn:
             conn.execute(query("bench_vacuum_analyze"))
             try:
                 conn.execute(query("bench_checkpoint"))
@@ -121,7 +126,7 @@ class BenchCluster:
             self.created.remove(name)
 
     def _admin(self, statement: str, **names: sql.Identifier) -> None:
-        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=10) as conn:
+        with _autocommit(self.admin_url) as conn:
             conn.execute(sql.SQL(statement).format(**names))
 
 
@@ -135,7 +140,7 @@ def open_cluster(settings: Settings, workdir: Path, jwt_secret: str) -> BenchClu
         # user's own service connects with, as `onevault serve` would set it.
         rt = open_runtime(settings, prepare=False)
         admin_url, handle, password = rt.admin_url, None, rt.app_password
-    with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+    with _autocommit(admin_url) as conn:
         roles.ensure_app_role(conn, password)
     tokens = TokenConfig(jwt_secret, settings.jwt_issuer, settings.jwt_audience, settings.jwt_leeway_seconds)
     return BenchCluster(admin_url, password, tokens, handle)
